@@ -1,0 +1,201 @@
+"""Replay files: CSV readings in long form (`time,sensor_id,value[,quality]`) or wide form (`time` then
+one column per sensor id, as SCADA exports come). Values are in each sensor's catalog unit.
+
+Rows are replayed in event-time order (stable), as they would have arrived live; rows we cannot use
+become dead letters naming file, line and field.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sentinel.catalog import Catalog
+from sentinel.deadletter import DeadLetter
+from sentinel.errors import InputError
+from sentinel.readings import QUALITY_BAD, QUALITY_GOOD, QUALITY_UNCERTAIN, Batch, parse_time
+
+_ISO_FAST = re.compile(r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?Z?$")
+_QUALITY = {"": QUALITY_GOOD, "0": QUALITY_GOOD, "good": QUALITY_GOOD, "1": QUALITY_UNCERTAIN,
+            "uncertain": QUALITY_UNCERTAIN, "2": QUALITY_BAD, "bad": QUALITY_BAD}
+
+Progress = Callable[[int, int], None]  # (bytes read, total bytes)
+
+
+@dataclass
+class ReplayData:
+    batch: Batch  # sorted by event time, canonical units
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    rows: int = 0
+    form: str = "long"
+
+
+def _times_to_ns(texts: list[str], source: str, lines: list[int],
+                 dead: list[DeadLetter], received_ns: int) -> np.ndarray:
+    out = np.full(len(texts), np.iinfo(np.int64).min, dtype=np.int64)
+    fast = [i for i, s in enumerate(texts) if _ISO_FAST.match(s)]
+    if fast:
+        arr = np.array([texts[i].rstrip("Z").replace(" ", "T") for i in fast], dtype="datetime64[ns]")
+        out[fast] = arr.astype(np.int64)
+    if len(fast) != len(texts):
+        fast_set = set(fast)
+        for i, s in enumerate(texts):
+            if i in fast_set:
+                continue
+            try:
+                out[i] = parse_time(s)
+            except (ValueError, OverflowError) as exc:
+                dead.append(DeadLetter.of(f"{source}:{lines[i]}", f"bad time: {exc}", s, received_ns, "time"))
+    return out
+
+
+def read_replay(path: str | Path, catalog: Catalog, *, received_ns: int = 0,
+                progress: Progress | None = None) -> ReplayData:
+    path = Path(path)
+    source = str(path)
+    total = path.stat().st_size
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise InputError("empty readings file", source=source, line=1) from None
+        if not header or header[0].lower() not in ("time", "timestamp", "ts"):
+            raise InputError("the first column must be `time`", source=source, line=1, field=header[0])
+        lower = [h.lower() for h in header]
+        if "sensor_id" in lower and "value" in lower:
+            data = _read_long(reader, fh, lower, source, catalog, received_ns, total, progress)
+        else:
+            data = _read_wide(reader, fh, header, source, catalog, received_ns, total, progress)
+    if progress:
+        progress(total, total)
+    order = np.argsort(data.batch.time_ns, kind="stable")
+    data.batch = data.batch.take(order)
+    return data
+
+
+def _read_long(reader, fh, lower: list[str], source: str, catalog: Catalog, received_ns: int,  # noqa: ANN001
+               total: int, progress: Progress | None) -> ReplayData:
+    ti, si, vi = lower.index("time"), lower.index("sensor_id"), lower.index("value")
+    qi = lower.index("quality") if "quality" in lower else None
+    dead: list[DeadLetter] = []
+    times: list[str] = []
+    sensors: list[int] = []
+    values: list[float] = []
+    quality: list[int] = []
+    lines: list[int] = []
+    index = catalog.index
+    rows = 0
+    for row in reader:
+        rows += 1
+        line = reader.line_num
+        if progress and rows % 200_000 == 0:
+            progress(fh.tell(), total)
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        try:
+            sid, raw_v, raw_t = row[si].strip(), row[vi].strip(), row[ti].strip()
+        except IndexError:
+            dead.append(DeadLetter.of(f"{source}:{line}", "too few columns", ",".join(row), received_ns))
+            continue
+        i = index.get(sid)
+        if i is None:
+            dead.append(DeadLetter.of(f"{source}:{line}", f"unknown sensor {sid!r}", ",".join(row),
+                                      received_ns, "sensor_id"))
+            continue
+        try:
+            value = float(raw_v)
+            if value != value:
+                raise ValueError
+        except ValueError:
+            dead.append(DeadLetter.of(f"{source}:{line}", f"value {raw_v!r} is not a number", ",".join(row),
+                                      received_ns, "value"))
+            continue
+        q = QUALITY_GOOD
+        if qi is not None and qi < len(row):
+            q = _QUALITY.get(row[qi].strip().lower(), -1)
+            if q < 0:
+                dead.append(DeadLetter.of(f"{source}:{line}", f"unknown quality {row[qi]!r}", ",".join(row),
+                                          received_ns, "quality"))
+                continue
+        times.append(raw_t)
+        sensors.append(i)
+        values.append(value)
+        quality.append(q)
+        lines.append(line)
+    return _finish(times, sensors, values, quality, lines, source, catalog, dead, received_ns, rows, "long")
+
+
+def _read_wide(reader, fh, header: list[str], source: str, catalog: Catalog, received_ns: int,  # noqa: ANN001
+               total: int, progress: Progress | None) -> ReplayData:
+    dead: list[DeadLetter] = []
+    cols: list[tuple[int, int]] = []
+    for c, name in enumerate(header[1:], start=1):
+        i = catalog.index.get(name)
+        if i is None:
+            dead.append(DeadLetter.of(f"{source}:1", f"unknown sensor column {name!r}; its values are skipped",
+                                      name, received_ns, "sensor_id"))
+        else:
+            cols.append((c, i))
+    times: list[str] = []
+    sensors: list[int] = []
+    values: list[float] = []
+    lines: list[int] = []
+    rows = 0
+    for row in reader:
+        rows += 1
+        line = reader.line_num
+        if progress and rows % 20_000 == 0:
+            progress(fh.tell(), total)
+        if not row or not row[0].strip():
+            continue
+        t = row[0].strip()
+        for c, i in cols:
+            if c >= len(row):
+                break
+            cell = row[c].strip()
+            if not cell:
+                continue
+            try:
+                value = float(cell)
+                if value != value:
+                    raise ValueError
+            except ValueError:
+                dead.append(DeadLetter.of(f"{source}:{line}", f"value {cell!r} is not a number", cell,
+                                          received_ns, header[c]))
+                continue
+            times.append(t)
+            sensors.append(i)
+            values.append(value)
+            lines.append(line)
+    return _finish(times, sensors, values, [QUALITY_GOOD] * len(values), lines, source, catalog, dead,
+                   received_ns, rows, "wide")
+
+
+def _finish(times: list[str], sensors: list[int], values: list[float], quality: list[int], lines: list[int],
+            source: str, catalog: Catalog, dead: list[DeadLetter], received_ns: int, rows: int,
+            form: str) -> ReplayData:
+    t = _times_to_ns(times, source, lines, dead, received_ns)
+    s = np.asarray(sensors, dtype=np.int32)
+    v = catalog.to_canonical(s, np.asarray(values, dtype=np.float64))
+    ok = t != np.iinfo(np.int64).min
+    in_range = (v >= catalog.lo[s]) & (v <= catalog.hi[s])
+    for k in np.flatnonzero(ok & ~in_range):
+        sensor = catalog.sensors[s[k]]
+        dead.append(DeadLetter.of(
+            f"{source}:{lines[k]}",
+            f"out of range: {values[k]:g} {sensor.unit} = {v[k]:g} canonical, outside "
+            f"[{catalog.lo[s[k]]:g}, {catalog.hi[s[k]]:g}]", f"{times[k]},{sensor.sensor_id},{values[k]}",
+            received_ns, "value"))
+    keep = ok & in_range
+    batch = Batch(s[keep], t[keep], v[keep], np.asarray(quality, dtype=np.uint8)[keep])
+    return ReplayData(batch, dead, rows, form)
+
+
+def iter_batches(batch: Batch, size: int) -> list[Batch]:
+    return batch.split(max(1, size))

@@ -1,0 +1,61 @@
+"""Deadman: a sensor that has gone quiet. Judged on event time (the stream's watermark), so a replay
+finds the same silences a live run would; sensors never heard from count from the first reading."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rules.detectors.base import Evaluation, Layer, SensorDetector
+from rules.levels import NO_TIME
+from rules.schema import DeadmanRule
+
+
+class DeadmanDetector(SensorDetector):
+    kind = "deadman"
+    rule: DeadmanRule
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        if self.rule.after is not None:
+            after = np.full(len(self.subjects), self.rule.after)
+        else:
+            after = self.rule.missing * self.catalog.interval_s[self.subjects]
+        self.after_ns = (after * 1e9).astype(np.int64)
+        self.hold_ns = 0
+
+    def new_state(self) -> dict[str, Any]:
+        return {}
+
+    def _deadline(self, slots: np.ndarray, prev_t: np.ndarray, first_wm: int) -> np.ndarray:
+        return np.where(prev_t == NO_TIME, first_wm, prev_t) + self.after_ns[slots]
+
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+                 level: np.ndarray) -> list[Evaluation]:
+        t = layer.t[sel]
+        deadline = self._deadline(slots, layer.prev_t[sel], layer.first_wm)
+        went_silent = (level == 0) & (layer.wm_before[sel] >= deadline)
+        grade = np.int8(self.rule.severity)
+        s = slots[went_silent]
+        silent_s = (deadline[went_silent] - np.where(layer.prev_t[sel] == NO_TIME, layer.first_wm,
+                                                      layer.prev_t[sel])[went_silent]) / 1e9
+        missed = Evaluation(s, deadline[went_silent], np.full(len(s), grade, dtype=np.int8),
+                            np.full(len(s), np.nan), silent_s)
+        back_t = np.where(went_silent, np.maximum(t, deadline), t)  # a late reading cannot clear the past
+        back = Evaluation(slots, back_t, np.zeros(len(slots), dtype=np.int8), layer.v[sel],
+                          (t - np.where(layer.prev_t[sel] == NO_TIME, t, layer.prev_t[sel])) / 1e9)
+        return [missed, back]
+
+    def sweep(self, level: np.ndarray, last_t: np.ndarray, watermark: int, first_wm: int) -> Evaluation:
+        """Sensors silent at the end of a batch: raised at the moment they became overdue."""
+        slots = np.arange(len(self.subjects))
+        deadline = self._deadline(slots, last_t, first_wm)
+        due = (level == 0) & (deadline <= watermark)
+        s = slots[due]
+        since = np.where(last_t == NO_TIME, first_wm, last_t)[due]
+        return Evaluation(s, deadline[due], np.full(len(s), np.int8(self.rule.severity), dtype=np.int8),
+                          np.full(len(s), np.nan), (deadline[due] - since) / 1e9)
+
+    def describe(self, grade: int, value: float, score: float) -> str:
+        return f"no data for {score / 60:.0f} min (deadman)"

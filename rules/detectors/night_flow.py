@@ -1,0 +1,84 @@
+"""Minimum night flow (MNF): the classic slow-leak signal. Around 02:00-04:00 legitimate use is lowest,
+so a zone's lowest net inflow then, tracked against its own nightly history, exposes leakage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rules.detectors.zone import ZoneDetector
+from rules.levels import LevelTable
+from rules.schema import NightFlowRule
+from rules.zone_flows import FinalBucket
+
+_MIN_NS = 60_000_000_000
+_DAY_MIN = 1440
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+class NightFlowDetector(ZoneDetector):
+    kind = "night_flow"
+    rule: NightFlowRule
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.levels = LevelTable.of(self.rule.increase, self.rule.severity)
+        self.start = _minutes(self.rule.window[0]) % _DAY_MIN
+        self.length = (_minutes(self.rule.window[1]) - self.start) % _DAY_MIN or _DAY_MIN
+        self.offset_min = int(round(self.settings.utc_offset_h * 60))
+        self.alpha = 1.0 - 0.5 ** (1.0 / self.rule.halflife_nights)
+        self.hold_ns = 0
+
+    def new_state(self) -> dict[str, Any]:
+        n = len(self.subjects)
+        return {"night": np.full(1, -1, dtype=np.int64), "mnf": np.full(n, np.inf),
+                "base": np.full(n, np.nan), "nights": np.zeros(n, dtype=np.int32)}
+
+    def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Any:
+        start_min = (bucket.end_ns // _MIN_NS) - int(self.settings.zone_bucket // 60) + self.offset_min
+        since_window = start_min - self.start
+        night = since_window // _DAY_MIN
+        in_window = (since_window % _DAY_MIN) < self.length
+        out = None
+        if st["night"][0] >= 0 and (not in_window or night != st["night"][0]):
+            out = self._close_night(st, bucket.end_ns - int(self.settings.zone_bucket * 1e9), level)
+        if in_window:
+            if night != st["night"][0]:
+                st["night"][0] = night
+                st["mnf"][:] = np.inf
+            x = bucket.net[self.subjects]
+            st["mnf"] = np.fmin(st["mnf"], np.where(np.isnan(x), np.inf, x))
+        return out
+
+    def _close_night(self, st: dict[str, Any], t: int, level: np.ndarray) -> Any:
+        from rules.detectors.base import Evaluation
+
+        st["night"][0] = -1
+        mnf = st["mnf"]
+        valid = np.isfinite(mnf)
+        slots = np.flatnonzero(valid)
+        x, base = mnf[slots], st["base"][slots]
+        ready = st["nights"][slots] >= self.rule.warmup_nights
+        excess = x - base
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(np.abs(base) > 1e-9, excess / np.abs(base), np.inf * np.sign(excess))
+        ratio = np.nan_to_num(ratio, nan=0.0)
+        raw = np.where(ready & (excess >= self.rule.min_increase), self.levels.above(ratio, level[slots]), 0)
+        raw = raw.astype(np.int8)
+        learn = raw == 0
+        n = st["nights"][slots]
+        a = np.maximum(self.alpha, 1.0 / (n + 1.0))
+        st["base"][slots] = np.where(learn, np.where(n == 0, x, base + a * (x - base)), base)
+        st["nights"][slots] = n + learn
+        st["mnf"][:] = np.inf
+        return Evaluation(slots, np.full(len(slots), t, dtype=np.int64), raw, x, ratio,
+                          {"baseline": base})
+
+    def describe(self, grade: int, value: float, score: float) -> str:
+        return (f"minimum night flow {value:.3g} m3/h is {score * 100:.0f}% above its learned baseline "
+                f"(limit {self.levels.threshold_for(grade) * 100:.0f}%): possible leak")

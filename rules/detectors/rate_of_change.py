@@ -1,0 +1,61 @@
+"""Rate of change: how far a value moved within a window, from a small ring of recent readings.
+
+A burst drops pressure by tens of kPa within minutes; a steady diurnal sag never moves that fast.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from rules.detectors.base import Evaluation, Layer, SensorDetector
+from rules.levels import NO_TIME, LevelTable
+from rules.schema import RateOfChangeRule
+
+_MAX_TIME = np.iinfo(np.int64).max
+
+
+class RateOfChangeDetector(SensorDetector):
+    kind = "rate_of_change"
+    rule: RateOfChangeRule
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.levels = LevelTable.of(self.rule.change, self.rule.severity)
+        self.within_ns = int(self.rule.within * 1e9)
+        min_interval = float(self.catalog.interval_s[self.subjects].min()) if len(self.subjects) else 60.0
+        self.depth = int(min(self.rule.max_points, math.ceil(self.rule.within / min_interval) + 2))
+
+    def new_state(self) -> dict[str, Any]:
+        n, k = len(self.subjects), self.depth
+        return {"buf_t": np.full((n, k), NO_TIME, dtype=np.int64), "buf_v": np.zeros((n, k)),
+                "pos": np.zeros(n, dtype=np.int32)}
+
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+                 level: np.ndarray) -> Evaluation:
+        t, v = layer.t[sel], layer.v[sel]
+        rows_t = st["buf_t"][slots]
+        in_window = (rows_t != NO_TIME) & (rows_t >= (t - self.within_ns)[:, None])
+        oldest = np.where(in_window, rows_t, _MAX_TIME).argmin(axis=1)
+        has_ref = in_window.any(axis=1)
+        change = np.where(has_ref, v - st["buf_v"][slots, oldest], 0.0)
+        if self.rule.direction == "falling":
+            amount = -change
+        elif self.rule.direction == "rising":
+            amount = change
+        else:
+            amount = np.abs(change)
+        raw = self.levels.above(amount, level)
+        pos = st["pos"][slots]
+        st["buf_t"][slots, pos] = t
+        st["buf_v"][slots, pos] = v
+        st["pos"][slots] = (pos + 1) % self.depth
+        return Evaluation(slots, t, raw, v, amount)
+
+    def describe(self, grade: int, value: float, score: float) -> str:
+        unit = self.unit()
+        verb = {"falling": "fell", "rising": "rose", "either": "moved"}[self.rule.direction]
+        return (f"{verb} {score:.4g} {unit} within {self.rule.within:g} s (limit "
+                f"{self.levels.threshold_for(grade):g} {unit}); now {value:.4g} {unit}")

@@ -1,0 +1,215 @@
+"""The rule file schema. Every field an engineer can write is declared here, with its meaning."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from rules.durations import parse_duration
+from sentinel.severity import Severity
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+StrList = Annotated[tuple[str, ...], BeforeValidator(lambda v: (v,) if isinstance(v, str) else v)]
+
+
+def _parse_severity(v: object) -> object:
+    return Severity.parse(v) if isinstance(v, str) else v
+
+
+SeverityField = Annotated[Severity, BeforeValidator(_parse_severity)]
+
+
+def _levels(v: object) -> object:
+    """`high: 50` or `high: {yellow: 20, red: 50}` (grade -> threshold)."""
+    if v is None or isinstance(v, int | float):
+        return v
+    if isinstance(v, dict):
+        return {Severity.parse(str(k)) if not isinstance(k, Severity) else k: val for k, val in v.items()}
+    raise ValueError("expected a number or a mapping of grade (yellow/orange/red) to a number")
+
+
+Levels = Annotated[float | dict[Severity, float] | None, BeforeValidator(_levels)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Selector(Strict):
+    """Which sensors (or zones) a rule watches; every given field must match, lists mean any-of."""
+
+    network: StrList = ()
+    zone: StrList = ()
+    quantity: StrList = ()
+    role: StrList = ()
+    sensor_id: StrList = ()
+    tags: StrList = ()
+
+    @field_validator("network")
+    @classmethod
+    def _networks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [n for n in v if n not in ("water", "heat", "gas")]
+        if bad:
+            raise ValueError(f"unknown network {bad[0]!r}; use water, heat or gas")
+        return v
+
+    @field_validator("quantity")
+    @classmethod
+    def _quantities(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        known = ("pressure", "flow", "temperature", "gas_concentration", "level")
+        bad = [q for q in v if q not in known]
+        if bad:
+            raise ValueError(f"unknown quantity {bad[0]!r}; use one of {', '.join(known)}")
+        return v
+
+
+class RuleBase(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$", max_length=96)
+    description: str = ""
+    enabled: bool = True
+    select: Selector = Selector()
+    severity: SeverityField = Severity.YELLOW
+    hold: Duration = Field(default=0.0, alias="for", description="how long the condition must hold")
+
+    def fingerprint(self) -> str:
+        """Identifies the rule's definition; unchanged rules keep their learned state across reloads."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ThresholdRule(RuleBase):
+    """Value above `high` or below `low` (each a number or grade -> number), with hysteresis."""
+
+    kind: Literal["threshold"]
+    high: Levels = None
+    low: Levels = None
+    hysteresis: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_side(self) -> ThresholdRule:
+        if self.high is None and self.low is None:
+            raise ValueError("a threshold rule needs `high`, `low` or both")
+        return self
+
+
+class RateOfChangeRule(RuleBase):
+    """Value changes by at least `change` within `within` (e.g. pressure falls 30 kPa in 10 min: a burst)."""
+
+    kind: Literal["rate_of_change"]
+    change: Levels
+    within: Duration = Field(gt=0)
+    direction: Literal["falling", "rising", "either"] = "falling"
+    max_points: int = Field(default=32, ge=2, le=256)
+
+    @field_validator("change")
+    @classmethod
+    def _positive(cls, v: float | dict | None) -> float | dict | None:
+        values = v.values() if isinstance(v, dict) else [v]
+        if any(x is None or x <= 0 for x in values):
+            raise ValueError("`change` must be a positive amount (direction says which way)")
+        return v
+
+
+class BaselineParams(Strict):
+    """A learned per-sensor (or per-zone) EWMA mean and variance, optionally per hour of day."""
+
+    halflife: Duration = Field(default=86400.0 * 3, gt=0, description="event time for the weight to halve")
+    warmup: int = Field(default=48, ge=2, description="readings per profile slot before scoring")
+    profile: Literal["none", "hour_of_day", "hour_of_week"] = "none"
+    min_sigma: float = Field(default=0.0, ge=0, description="floor on the learned std dev")
+
+
+class EwmaRule(RuleBase):
+    """Deviation from the learned baseline in standard deviations (z), beyond `min_deviation`."""
+
+    kind: Literal["ewma"]
+    z: Levels = 4.0
+    direction: Literal["high", "low", "either"] = "either"
+    min_deviation: float = Field(default=0.0, ge=0)
+    baseline: BaselineParams = BaselineParams()
+
+
+class CusumRule(RuleBase):
+    """Two-sided CUSUM on standardised residuals against a slowly learned baseline: slow drifts, leaks."""
+
+    kind: Literal["cusum"]
+    k: float = Field(default=0.5, ge=0, description="slack, in standard deviations")
+    h: Levels = 10.0
+    direction: Literal["high", "low", "either"] = "high"
+    baseline: BaselineParams = BaselineParams(halflife=86400.0 * 14, profile="hour_of_day")
+
+
+class DeadmanRule(RuleBase):
+    """No reading for `missing` expected intervals (the catalog's interval_s), or for `after`."""
+
+    kind: Literal["deadman"]
+    missing: float = Field(default=3.0, gt=0)
+    after: Duration | None = None
+
+
+class FlatlineRule(RuleBase):
+    """A stuck sensor: the value has not changed by more than `tolerance` for `duration`."""
+
+    kind: Literal["flatline"]
+    duration: Duration = Field(gt=0)
+    tolerance: float = Field(default=0.0, ge=0)
+    min_readings: int = Field(default=4, ge=2)
+
+
+class NightFlowRule(RuleBase):
+    """Minimum night flow of a zone (inlets - outlets) against its own learned nightly baseline."""
+
+    kind: Literal["night_flow"]
+    window: tuple[str, str] = ("02:00", "04:00")
+    increase: Levels = Field(default=0.2, description="relative increase over baseline (0.2 = +20%)")
+    min_increase: float = Field(default=0.0, ge=0, description="absolute floor in m3/h")
+    warmup_nights: int = Field(default=3, ge=1)
+    halflife_nights: float = Field(default=7.0, gt=0)
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _window(cls, v: object) -> object:
+        if isinstance(v, str) and "-" in v:
+            v = tuple(p.strip() for p in v.split("-", 1))
+        for part in v if isinstance(v, list | tuple) else ():
+            h, _, m = str(part).partition(":")
+            if not (h.isdigit() and m.isdigit() and 0 <= int(h) <= 24 and 0 <= int(m) < 60):
+                raise ValueError(f"window times are HH:MM local time, got {part!r}")
+        return v
+
+
+class ZoneBalanceRule(RuleBase):
+    """Zone net inflow (inlets - outlets) per bucket against its learned profile, in z and ratio."""
+
+    kind: Literal["zone_balance"]
+    z: Levels = 4.0
+    min_ratio: float = Field(default=0.1, ge=0, description="and at least this share above the baseline")
+    baseline: BaselineParams = BaselineParams(profile="hour_of_day", warmup=6)
+
+
+Rule = Annotated[
+    ThresholdRule | RateOfChangeRule | EwmaRule | CusumRule | DeadmanRule | FlatlineRule | NightFlowRule
+    | ZoneBalanceRule,
+    Field(discriminator="kind"),
+]
+
+RULE_KINDS = ("threshold", "rate_of_change", "ewma", "cusum", "deadman", "flatline", "night_flow",
+              "zone_balance")
+
+
+class Settings(Strict):
+    """Engine-wide settings; the first file that sets them wins, later files must agree."""
+
+    utc_offset_h: float = Field(default=8.0, ge=-12, le=14, description="local time for night windows")
+    zone_bucket: Duration = Field(default=900.0, gt=0, description="zone flow aggregation step")
+    zone_lateness: Duration = Field(default=900.0, ge=0, description="wait this long for late readings")
+    zone_stale: Duration = Field(default=3600.0, gt=0, description="hold a meter's last value this long")
+
+
+class RuleFile(Strict):
+    version: Literal[1] = 1
+    settings: Settings | None = None
+    rules: list[Rule] = Field(default_factory=list)

@@ -1,0 +1,100 @@
+"""Scoring a replay against labelled events, the way operators judge a detector.
+
+An alert matches an event when network and zone agree and the alert starts between the event's start
+and its end plus a grace period; every alert that matches no event is a false alert.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sentinel.events import LabelledEvent
+
+WEEK_S = 7 * 86400.0
+
+
+@dataclass(frozen=True)
+class AlertSpan:
+    """The part of an alert a scorer needs."""
+
+    alert_id: str
+    rule_id: str
+    network: str
+    zone: str
+    sensor_id: str | None
+    severity: str
+    start_ns: int
+    end_ns: int | None
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    event: LabelledEvent
+    detected: bool
+    time_to_detect_s: float | None
+    first_alert: AlertSpan | None
+    matched_alerts: int
+
+
+def _ttd_stats(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median_time_to_detect_s": None, "p90_time_to_detect_s": None}
+    arr = np.asarray(values)
+    return {"median_time_to_detect_s": float(np.median(arr)), "p90_time_to_detect_s": float(np.percentile(arr, 90))}
+
+
+def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones: int, span_s: float,
+          grace_s: float = 3600.0) -> tuple[dict, list[EventOutcome]]:
+    grace = int(grace_s * 1e9)
+    by_zone: dict[tuple[str, str], list[LabelledEvent]] = defaultdict(list)
+    for ev in events:
+        by_zone[(ev.network, ev.zone)].append(ev)
+    matched_alert_ids: set[str] = set()
+    hits: dict[str, list[AlertSpan]] = defaultdict(list)
+    for a in alerts:
+        for ev in by_zone.get((a.network, a.zone), ()):
+            if ev.start_ns <= a.start_ns <= ev.end_ns + grace:
+                hits[ev.event_id].append(a)
+                matched_alert_ids.add(a.alert_id)
+    outcomes = []
+    for ev in sorted(events, key=lambda e: (e.start_ns, e.event_id)):
+        found = sorted(hits.get(ev.event_id, []), key=lambda a: a.start_ns)
+        first = found[0] if found else None
+        ttd = (first.start_ns - ev.start_ns) / 1e9 if first else None
+        outcomes.append(EventOutcome(ev, first is not None, ttd, first, len(found)))
+    false_alerts = [a for a in alerts if a.alert_id not in matched_alert_ids]
+    weeks = max(span_s / WEEK_S, 1e-9)
+
+    def summary(outs: list[EventOutcome]) -> dict:
+        detected = [o for o in outs if o.detected]
+        return {"events": len(outs), "detected": len(detected),
+                "recall": len(detected) / len(outs) if outs else None,
+                **_ttd_stats([o.time_to_detect_s for o in detected if o.time_to_detect_s is not None])}
+
+    report = summary(outcomes)
+    report.update({
+        "alerts": len(alerts),
+        "precision": (len(matched_alert_ids) / len(alerts)) if alerts else None,
+        "false_alerts": len(false_alerts),
+        "false_alerts_per_zone_week": len(false_alerts) / max(zones, 1) / weeks,
+        "zones": zones,
+        "weeks": span_s / WEEK_S,
+        "grace_s": grace_s,
+    })
+    kinds = sorted({o.event.kind for o in outcomes})
+    report["by_kind"] = {k: summary([o for o in outcomes if o.event.kind == k]) for k in kinds}
+    fa_by_rule: dict[str, int] = defaultdict(int)
+    for a in false_alerts:
+        fa_by_rule[a.rule_id] += 1
+    report["false_alerts_by_rule"] = dict(sorted(fa_by_rule.items()))
+    report["per_event"] = [
+        {"event_id": o.event.event_id, "kind": o.event.kind, "network": o.event.network, "zone": o.event.zone,
+         "detected": o.detected, "time_to_detect_s": o.time_to_detect_s,
+         "first_rule": o.first_alert.rule_id if o.first_alert else None}
+        for o in outcomes
+    ]
+    return report, outcomes

@@ -144,7 +144,7 @@ class Engine:
         for c in self.deadman_rules:
             det: DeadmanDetector = c.detector  # type: ignore[assignment]
             rs = state.rules[det.rule.id]
-            self._emit(c, rs, det.sweep(rs.tracker.level, state.last_t[det.subjects], state.watermark,
+            self._emit(c, rs, det.sweep(rs.detector, rs.tracker.level, state.last_t[det.subjects], state.watermark,
                                         state.first_wm), out)
         out.sort(key=Detection.sort_key)
         result.watermark = state.watermark
@@ -199,6 +199,7 @@ class Engine:
                   wm_after: np.ndarray, out: list[Detection]) -> None:
         zf, zst = self.zone_flows, state.zone_flows
         assert zst is not None
+        zf.start(zst, state.first_wm)
         use = accepted & (batch.quality != QUALITY_BAD)
         advances = np.flatnonzero(zf.final_index(wm_after) != zf.final_index(wm_before))
         ends = np.r_[advances, len(batch) - 1]

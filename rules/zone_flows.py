@@ -67,6 +67,11 @@ class ZoneFlows:
         """Buckets with an id below this are final at that watermark."""
         return (watermark - self.lateness) // self.width
 
+    def start(self, st: ZoneFlowState, first_t: int) -> None:
+        """Buckets are counted from the stream's first reading (any sensor), the same in every batching."""
+        if st.next_final is None:
+            st.next_final = int(self.final_index(first_t))
+
     def add(self, st: ZoneFlowState, sensor: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
         """Accumulate accepted readings (one segment: all share the same final index)."""
         slot = self.member_slot[sensor]
@@ -75,8 +80,6 @@ class ZoneFlows:
             return
         slot, t, v = slot[keep], t[keep], v[keep]
         bucket = t // self.width
-        if st.next_final is None:
-            st.next_final = int(self.final_index(int(t[0])))
         on_time = bucket >= st.next_final
         st.late += int((~on_time).sum())
         ring = bucket[on_time] % self.ring

@@ -26,7 +26,7 @@ class DeadmanDetector(SensorDetector):
         self.hold_ns = 0
 
     def new_state(self) -> dict[str, Any]:
-        return {}
+        return {"raised_at": np.zeros(len(self.subjects), dtype=np.int64)}
 
     def _deadline(self, slots: np.ndarray, prev_t: np.ndarray, first_wm: int) -> np.ndarray:
         return np.where(prev_t == NO_TIME, first_wm, prev_t) + self.after_ns[slots]
@@ -40,22 +40,26 @@ class DeadmanDetector(SensorDetector):
         s = slots[went_silent]
         silent_s = (deadline[went_silent] - np.where(layer.prev_t[sel] == NO_TIME, layer.first_wm,
                                                       layer.prev_t[sel])[went_silent]) / 1e9
-        missed = Evaluation(s, deadline[went_silent], np.full(len(s), grade, dtype=np.int8),
-                            np.full(len(s), np.nan), silent_s)
-        back_t = np.where(went_silent, np.maximum(t, deadline), t)  # a late reading cannot clear the past
+        missed = Evaluation(s, deadline[went_silent], np.full(len(s), grade, dtype=np.int8), silent_s, silent_s)
+        st["raised_at"][s] = deadline[went_silent]
+        # a straggler from before the alarm cannot clear it in the past
+        back_t = np.where((level > 0) | went_silent, np.maximum(t, st["raised_at"][slots]), t)
         back = Evaluation(slots, back_t, np.zeros(len(slots), dtype=np.int8), layer.v[sel],
                           (t - np.where(layer.prev_t[sel] == NO_TIME, t, layer.prev_t[sel])) / 1e9)
         return [missed, back]
 
-    def sweep(self, level: np.ndarray, last_t: np.ndarray, watermark: int, first_wm: int) -> Evaluation:
+    def sweep(self, st: dict[str, Any], level: np.ndarray, last_t: np.ndarray, watermark: int,
+              first_wm: int) -> Evaluation:
         """Sensors silent at the end of a batch: raised at the moment they became overdue."""
         slots = np.arange(len(self.subjects))
         deadline = self._deadline(slots, last_t, first_wm)
         due = (level == 0) & (deadline <= watermark)
         s = slots[due]
         since = np.where(last_t == NO_TIME, first_wm, last_t)[due]
+        st["raised_at"][s] = deadline[due]
+        silent_s = (deadline[due] - since) / 1e9
         return Evaluation(s, deadline[due], np.full(len(s), np.int8(self.rule.severity), dtype=np.int8),
-                          np.full(len(s), np.nan), (deadline[due] - since) / 1e9)
+                          silent_s, silent_s)
 
     def describe(self, grade: int, value: float, score: float) -> str:
         return f"no data for {score / 60:.0f} min (deadman)"

@@ -1,0 +1,195 @@
+"""`sentinel` command line: demo, run, replay, backtest, simulate, rules check."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+from rules.durations import parse_duration
+from rules.loader import RuleSet, load_rules
+from sentinel.catalog import Catalog, load_catalog
+from sentinel.errors import InputError, InputErrors
+from sentinel.readings import iso
+
+
+def _fail(exc: Exception) -> int:
+    print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _rules(paths: list[str] | None) -> RuleSet:
+    return load_rules([Path(p) for p in paths] if paths else None)
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    try:
+        ruleset = _rules(args.files)
+    except InputErrors as exc:
+        print(exc, file=sys.stderr)
+        print(f"{len(exc.errors)} error(s)", file=sys.stderr)
+        return 1
+    catalog = load_catalog(args.catalog) if args.catalog else None
+    from rules.engine import Engine
+
+    engine = Engine(catalog, ruleset) if catalog else None
+    subjects = {c.detector.rule.id: len(c.detector.subjects) for c in engine.rules} if engine else {}
+    for rule in ruleset.rules:
+        extra = f" -> {subjects.get(rule.id, 0)} subject(s)" if engine else ""
+        state = "" if rule.enabled else " (disabled)"
+        print(f"ok  {rule.id:40s} {rule.kind:15s} {rule.severity.label:6s}{state}{extra}")
+    unmatched = [r for r, n in subjects.items() if n == 0]
+    print(f"{len(ruleset.rules)} rule(s) in {len(ruleset.sources)} file(s): valid")
+    if unmatched:
+        print(f"warning: no subjects in this catalog for: {', '.join(unmatched)}", file=sys.stderr)
+    return 0
+
+
+def _store(args: argparse.Namespace, catalog: Catalog):  # noqa: ANN202
+    if not getattr(args, "db", None):
+        return None
+    from sentinel.stores.sqlite import SQLiteStore
+
+    return SQLiteStore(args.db, catalog)
+
+
+def _print_alerts(alerts, stream=sys.stdout) -> None:  # noqa: ANN001
+    for a in alerts:
+        end = iso(a.resolved_ns) if a.resolved_ns else "open"
+        print(f"{iso(a.started_ns)} .. {end:20s} [{a.severity.label.upper():6s} {a.severity.grade_zh}] "
+              f"{a.network}/{a.zone} {a.subject}: {a.rule_id}: {a.message}", file=stream)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from sentinel.replay_run import replay
+
+    try:
+        catalog = load_catalog(args.catalog)
+        ruleset = _rules(args.rules)
+        out = replay(catalog, args.readings, ruleset, store=_store(args, catalog), batch_size=args.batch_size,
+                     resolve_after_s=args.resolve_after, show_progress=not args.quiet)
+    except (InputError, InputErrors, OSError) as exc:
+        return _fail(exc)
+    if args.json:
+        print(json.dumps({"counters": out.counters.as_dict(), "alerts": [a.to_dict() for a in out.alerts],
+                          "detections": [d.to_dict() for d in out.detections]}, ensure_ascii=False, indent=1))
+    else:
+        _print_alerts(out.alerts)
+        print(f"{len(out.alerts)} alert(s), {len(out.detections)} detection(s); "
+              f"counters: {json.dumps(out.counters.as_dict(), ensure_ascii=False)}")
+    if args.report:
+        from sentinel.report import write_replay_report
+
+        write_replay_report(args.report, catalog, out)
+        print(f"report: {args.report}", file=sys.stderr)
+    return 0
+
+
+def write_alerts_csv(path: str | Path, spans) -> None:  # noqa: ANN001
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["alert_id", "rule", "network", "zone", "sensor_id", "severity", "start", "end"])
+        for a in spans:
+            w.writerow([a.alert_id, a.rule_id, a.network, a.zone, a.sensor_id or "", a.severity,
+                        iso(a.start_ns), iso(a.end_ns) if a.end_ns else ""])
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from sentinel.backtest import score
+    from sentinel.events import load_events
+    from sentinel.replay_run import replay
+
+    try:
+        catalog = load_catalog(args.catalog)
+        ruleset = _rules(args.rules)
+        events = load_events(args.events)
+        out = replay(catalog, args.readings, ruleset, store=_store(args, catalog), batch_size=args.batch_size,
+                     resolve_after_s=args.resolve_after, show_progress=not args.quiet)
+    except (InputError, InputErrors, OSError) as exc:
+        return _fail(exc)
+    spans = out.alert_spans()
+    report, outcomes = score(events, spans, zones=len(catalog.zones), span_s=out.span_s,
+                             grace_s=parse_duration(args.grace))
+    if args.alerts_out:
+        write_alerts_csv(args.alerts_out, spans)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return 0
+    for o in outcomes:
+        ev = o.event
+        if o.detected:
+            status = f"detected after {o.time_to_detect_s / 60:7.1f} min by {o.first_alert.rule_id}"
+        else:
+            status = "MISSED"
+        print(f"{ev.event_id:12s} {ev.kind:16s} {ev.network}/{ev.zone:10s} {iso(ev.start_ns)}  {status}")
+
+    def pct(x: float | None) -> str:
+        return "n/a" if x is None else f"{100 * x:.0f}%"
+
+    med = report["median_time_to_detect_s"]
+    print(f"\nevents {report['events']}, detected {report['detected']} (recall {pct(report['recall'])}), "
+          f"alerts {report['alerts']} (precision {pct(report['precision'])}), false alerts "
+          f"{report['false_alerts']} ({report['false_alerts_per_zone_week']:.2f} per zone-week), median time to "
+          f"detect {'n/a' if med is None else f'{med / 60:.1f} min'}")
+    for kind, k in report["by_kind"].items():
+        m = k["median_time_to_detect_s"]
+        print(f"  {kind:16s} {k['detected']}/{k['events']} detected, median "
+              f"{'n/a' if m is None else f'{m / 60:.1f} min'}")
+    if report["false_alerts_by_rule"]:
+        print("  false alerts by rule: " + ", ".join(f"{r} {n}" for r, n in report["false_alerts_by_rule"].items()))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sentinel", description="Lifeline Sentinel 管网哨兵: water, heat and gas "
+                                "network monitoring")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    rules = sub.add_parser("rules", help="work with rule files").add_subparsers(dest="rules_cmd", required=True)
+    check = rules.add_parser("check", help="validate rule files; exits non-zero on any error")
+    check.add_argument("files", nargs="*", help="rule files (default: the shipped defaults)")
+    check.add_argument("--catalog", help="also show how many sensors/zones each rule selects")
+    check.set_defaults(func=cmd_rules_check)
+
+    def replay_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--catalog", required=True, help="sensor catalog (CSV or YAML)")
+        sp.add_argument("--readings", required=True, help="readings CSV, long or wide form")
+        sp.add_argument("--rules", nargs="+", help="rule files (default: shipped defaults)")
+        sp.add_argument("--db", help="also write everything to this SQLite file")
+        sp.add_argument("--batch-size", type=int, default=5000)
+        sp.add_argument("--resolve-after", type=parse_duration, default=900.0,
+                        help="auto-resolve an alert once cleared this long (default 15m)")
+        sp.add_argument("--json", action="store_true", help="print JSON")
+        sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+    rp = sub.add_parser("replay", help="run rules over recorded readings")
+    replay_args(rp)
+    rp.add_argument("--report", help="write an HTML page with detections over time")
+    rp.set_defaults(func=cmd_replay)
+
+    bt = sub.add_parser("backtest", help="replay and score alerts against labelled events")
+    replay_args(bt)
+    bt.add_argument("--events", required=True, help="events CSV: event_id,network,zone,kind,start,end")
+    bt.add_argument("--grace", default="1h", help="an alert up to this long after an event's end still counts")
+    bt.add_argument("--alerts-out", help="write every alert as CSV for other scorers")
+    bt.set_defaults(func=cmd_backtest)
+
+    from sentinel.live_cli import add_live_commands
+
+    add_live_commands(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -47,25 +47,34 @@ class Baseline:
             return ((hours + 72) % 168).astype(np.intp)
         return (hours % 24).astype(np.intp)
 
-    def score(self, st: BaselineState, subj: np.ndarray, slot: np.ndarray,
+    def cells(self, subj: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Flat indices into the (subject, profile slot) arrays for readings at times t."""
+        if self.slots == 1:
+            return subj
+        return subj * self.slots + self.slot_of(t)
+
+    def score(self, st: BaselineState, cell: np.ndarray,
               x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(z, deviation, ready): ready once the slot has seen `warmup` readings."""
-        mean = st.mean[subj, slot]
-        sd = np.maximum(np.sqrt(st.var[subj, slot]), self.params.min_sigma)
+        mean = st.mean.ravel()[cell]
+        sd = np.sqrt(st.var.ravel()[cell])
+        if self.params.min_sigma > 0:
+            sd = np.maximum(sd, self.params.min_sigma)
         dev = x - mean
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(sd > 0, dev / np.where(sd > 0, sd, 1.0), np.where(dev == 0, 0.0, np.inf * np.sign(dev)))
-        ready = st.count[subj, slot] >= self.params.warmup
+            z = dev / sd
+        z[sd == 0] = np.where(dev[sd == 0] == 0, 0.0, np.inf * np.sign(dev[sd == 0]))
+        ready = st.count.ravel()[cell] >= self.params.warmup
         return z, dev, ready
 
-    def learn(self, st: BaselineState, subj: np.ndarray, slot: np.ndarray, x: np.ndarray,
-              alpha: np.ndarray) -> None:
+    def learn(self, st: BaselineState, cell: np.ndarray, x: np.ndarray, alpha: np.ndarray) -> None:
         """West's incremental EWMA; the first readings are a plain running mean (fast warm-up)."""
-        n = st.count[subj, slot]
+        mean_a, var_a, count_a = st.mean.ravel(), st.var.ravel(), st.count.ravel()
+        n = count_a[cell]
         a = np.maximum(alpha, 1.0 / (n + 1.0))
-        mean = st.mean[subj, slot]
+        mean = mean_a[cell]
         diff = x - mean
         incr = a * diff
-        st.mean[subj, slot] = mean + incr
-        st.var[subj, slot] = (1.0 - a) * (st.var[subj, slot] + diff * incr)
-        st.count[subj, slot] = n + 1
+        mean_a[cell] = mean + incr
+        var_a[cell] = (1.0 - a) * (var_a[cell] + diff * incr)
+        count_a[cell] = n + 1

@@ -154,14 +154,7 @@ class Engine:
                     result: StepResult) -> np.ndarray:
         n = len(batch)
         sensor, t, v = batch.sensor, batch.time_ns, batch.value
-        by_sensor = np.argsort(sensor, kind="stable")
-        s_sorted = sensor[by_sensor]
-        starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-        run_start = np.repeat(starts, np.diff(np.r_[starts, n]))
-        rank = np.empty(n, dtype=np.int64)
-        rank[by_sensor] = np.arange(n) - run_start
-        layer_order = np.argsort(rank, kind="stable")
-        bounds = np.r_[0, np.cumsum(np.bincount(rank))]
+        layer_order, bounds = self._layers(sensor)
         accepted = np.zeros(n, dtype=bool)
         good = batch.quality != QUALITY_BAD
         for k in range(len(bounds) - 1):
@@ -194,6 +187,19 @@ class Engine:
                     self._emit(c, rs, ev, result.detections)
         result.accepted += int(accepted.sum())
         return accepted
+
+    def _layers(self, sensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Arrival-ordered positions grouped by each sensor's k-th reading, and the layer bounds."""
+        n = len(sensor)
+        if np.bincount(sensor, minlength=len(self.catalog)).max(initial=0) <= 1:
+            return np.arange(n), np.array([0, n])  # the common case: one reading per sensor
+        by_sensor = np.argsort(sensor, kind="stable")
+        s_sorted = sensor[by_sensor]
+        starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+        run_start = np.repeat(starts, np.diff(np.r_[starts, n]))
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_sensor] = np.arange(n) - run_start
+        return np.argsort(rank, kind="stable"), np.r_[0, np.cumsum(np.bincount(rank))]
 
     def _per_zone(self, state: EngineState, batch: Batch, accepted: np.ndarray, wm_before: np.ndarray,
                   wm_after: np.ndarray, out: list[Detection]) -> None:

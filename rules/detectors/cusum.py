@@ -31,8 +31,8 @@ class CusumDetector(SensorDetector):
                  level: np.ndarray) -> Evaluation:
         t, v = layer.t[sel], layer.v[sel]
         bst = st["baseline"]
-        pslot = self.baseline.slot_of(t)
-        z, _dev, ready = self.baseline.score(bst, slots, pslot, v)
+        cell = self.baseline.cells(slots, t)
+        z, _dev, ready = self.baseline.score(bst, cell, v)
         z = np.clip(np.nan_to_num(z, nan=0.0, posinf=50.0, neginf=-50.0), -50.0, 50.0)
         k = self.rule.k
         s_hi = np.where(ready, np.maximum(0.0, st["s_hi"][slots] + z - k), 0.0)
@@ -43,8 +43,7 @@ class CusumDetector(SensorDetector):
         raw = self.levels.above(stat, level, hyst_ratio=0.5)
         learn = ready & (stat < self.levels.lowest() / 2) | ~ready
         if learn.any():
-            s = slots[learn]
-            self.baseline.learn(bst, s, pslot[learn], v[learn], self.baseline.alpha[s])
+            self.baseline.learn(bst, cell[learn], v[learn], self.baseline.alpha[slots[learn]])
         return Evaluation(slots, t, raw, v, stat)
 
     def describe(self, grade: int, value: float, score: float) -> str:

@@ -40,15 +40,16 @@ class EwmaDetector(SensorDetector):
                  level: np.ndarray) -> Evaluation:
         t, v = layer.t[sel], layer.v[sel]
         bst = st["baseline"]
-        pslot = self.baseline.slot_of(t)
-        z, dev, ready = self.baseline.score(bst, slots, pslot, v)
+        cell = self.baseline.cells(slots, t)
+        z, dev, ready = self.baseline.score(bst, cell, v)
         zd = directional(z, self.rule.direction)
         big_enough = directional(dev, self.rule.direction) >= self.rule.min_deviation
         raw = np.where(ready & big_enough, self.levels.above(zd, level), np.int8(0)).astype(np.int8)
         learn = raw == 0
-        if learn.any():
-            s = slots[learn]
-            self.baseline.learn(bst, s, pslot[learn], v[learn], self.baseline.alpha[s])
+        if learn.all():
+            self.baseline.learn(bst, cell, v, self.baseline.alpha[slots])
+        elif learn.any():
+            self.baseline.learn(bst, cell[learn], v[learn], self.baseline.alpha[slots[learn]])
         return Evaluation(slots, t, raw, v, zd)
 
     def describe(self, grade: int, value: float, score: float) -> str:

@@ -36,10 +36,10 @@ class RateOfChangeDetector(SensorDetector):
     def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
                  level: np.ndarray) -> Evaluation:
         t, v = layer.t[sel], layer.v[sel]
-        rows_t = st["buf_t"][slots]
-        in_window = (rows_t != NO_TIME) & (rows_t >= (t - self.within_ns)[:, None])
-        oldest = np.where(in_window, rows_t, _MAX_TIME).argmin(axis=1)
-        has_ref = in_window.any(axis=1)
+        rows_t = st["buf_t"][slots]  # empty cells hold NO_TIME, which is never inside a window
+        start = t - self.within_ns
+        oldest = np.where(rows_t >= start[:, None], rows_t, _MAX_TIME).argmin(axis=1)
+        has_ref = rows_t[np.arange(len(slots)), oldest] >= start
         change = np.where(has_ref, v - st["buf_v"][slots, oldest], 0.0)
         if self.rule.direction == "falling":
             amount = -change

@@ -35,8 +35,8 @@ class ZoneBalanceDetector(ZoneDetector):
             return None
         x = x_all[slots]
         t = np.full(len(slots), bucket.end_ns, dtype=np.int64)
-        pslot = self.baseline.slot_of(t - int(self.settings.zone_bucket * 1e9))
-        z, dev, ready = self.baseline.score(st["baseline"], slots, pslot, x)
+        cell = self.baseline.cells(slots, t - int(self.settings.zone_bucket * 1e9))
+        z, dev, ready = self.baseline.score(st["baseline"], cell, x)
         mean = x - dev
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(np.abs(mean) > 1e-9, dev / np.abs(mean), np.inf)
@@ -44,8 +44,7 @@ class ZoneBalanceDetector(ZoneDetector):
         raw = raw.astype(np.int8)
         learn = raw == 0
         if learn.any():
-            s = slots[learn]
-            self.baseline.learn(st["baseline"], s, pslot[learn], x[learn], self.baseline.alpha[s])
+            self.baseline.learn(st["baseline"], cell[learn], x[learn], self.baseline.alpha[slots[learn]])
         return Evaluation(slots, t, raw, x, z)
 
     def describe(self, grade: int, value: float, score: float) -> str:

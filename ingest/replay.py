@@ -35,6 +35,24 @@ class ReplayData:
     form: str = "long"
 
 
+class _Counting:
+    """Iterates a text file's lines and counts characters read, for progress (tell() is off in iteration)."""
+
+    def __init__(self, fh) -> None:  # noqa: ANN001
+        self._fh, self.read = fh, 0
+
+    def __iter__(self) -> _Counting:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._fh)
+        self.read += len(line)
+        return line
+
+    def tell(self) -> int:
+        return self.read
+
+
 def _times_to_ns(texts: list[str], source: str, lines: list[int],
                  dead: list[DeadLetter], received_ns: int) -> np.ndarray:
     out = np.full(len(texts), np.iinfo(np.int64).min, dtype=np.int64)
@@ -59,7 +77,8 @@ def read_replay(path: str | Path, catalog: Catalog, *, received_ns: int = 0,
     path = Path(path)
     source = str(path)
     total = path.stat().st_size
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as raw:
+        fh = _Counting(raw)
         reader = csv.reader(fh)
         try:
             header = [h.strip() for h in next(reader)]

@@ -8,9 +8,12 @@ from typing import TextIO
 
 
 class Progress:
-    def __init__(self, label: str, *, stream: TextIO | None = None, every_s: float = 0.5,
+    def __init__(self, label: str, *, stream: TextIO | None = None, every_s: float | None = None,
                  enabled: bool = True) -> None:
-        self.label, self.stream, self.every_s, self.enabled = label, stream or sys.stderr, every_s, enabled
+        self.label, self.stream, self.enabled = label, stream or sys.stderr, enabled
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        # a terminal gets one line rewritten in place; a log file gets a full line now and then
+        self.every_s = every_s if every_s is not None else (0.5 if self.tty else 5.0)
         self._last = 0.0
         self._t0 = time.monotonic()
 
@@ -21,10 +24,11 @@ class Progress:
         self._last = now
         pct = 100.0 * done / total if total else 100.0
         rate = done / max(now - self._t0, 1e-9)
-        self.stream.write(f"\r{self.label}: {pct:5.1f}% {done:,}/{total:,} ({rate:,.0f}/s) {extra}   ")
+        line = f"{self.label}: {pct:5.1f}% {done:,}/{total:,} ({rate:,.0f}/s) {extra}"
+        self.stream.write(f"\r{line}   " if self.tty else f"{line}\n")
         self.stream.flush()
 
     def done(self, summary: str = "") -> None:
         if self.enabled:
-            self.stream.write(f"\r{self.label}: done in {time.monotonic() - self._t0:.1f} s. {summary}\n")
+            self.stream.write(f"{chr(13) if self.tty else ''}{self.label}: done in {time.monotonic() - self._t0:.1f} s. {summary}\n")
             self.stream.flush()

@@ -72,6 +72,9 @@ fi
 say "building influxd $VERSION (log: $LOG)"
 
 # Run a long command with its output in the log, printing a heartbeat every 60 s.
+# PROGRESS_HINT, if set, is a command whose output is shown in the heartbeat instead of the
+# last log line.
+PROGRESS_HINT=""
 run_logged() {
   local step="$1"; shift
   local t0; t0=$(date +%s)
@@ -80,11 +83,16 @@ run_logged() {
   "$@" >>"$LOG" 2>&1 &
   local pid=$! n=0 rc=0
   while kill -0 "$pid" 2>/dev/null; do
-    sleep 5
-    n=$((n + 5))
+    sleep 1
+    n=$((n + 1))
     if [ $((n % 60)) -eq 0 ] && kill -0 "$pid" 2>/dev/null; then
-      local last; last=$(tail -n 1 "$LOG" 2>/dev/null | cut -c1-120 || true)
-      say "  ... $step still running ($(( $(date +%s) - t0 ))s in step) last log line: $last"
+      local last
+      if [ -n "$PROGRESS_HINT" ]; then
+        last=$(eval "$PROGRESS_HINT" 2>/dev/null || true)
+      else
+        last="last log line: $(tail -n 1 "$LOG" 2>/dev/null | cut -c1-120 || true)"
+      fi
+      say "  ... $step still running ($(( $(date +%s) - t0 ))s in step) $last"
     fi
   done
   wait "$pid" || rc=$?
@@ -144,9 +152,14 @@ say "rust: RUSTUP_TOOLCHAIN=${RUSTUP_TOOLCHAIN:-<unset>} ($(rustc --version 2>/d
 
 # ---- step 2: download the module ---------------------------------------------------------
 MODJSON="$WORK_DIR/module-$VERSION.json"
+cached_dir="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' "$MODJSON" 2>/dev/null | head -n1 || true)"
+if [ -n "$cached_dir" ] && [ -f "$cached_dir/go.mod" ]; then
+  say "module already downloaded (from $MODJSON)"
+else
 run_logged "go mod download github.com/influxdata/influxdb/v2@$VERSION" \
-  bash -c 'cd "$1" && go mod download -json "github.com/influxdata/influxdb/v2@$2" >"$3"' _ \
+  bash -c 'cd "$1" && { go mod download -json "github.com/influxdata/influxdb/v2@$2" >"$3" || { cat "$3"; exit 1; }; }' _ \
   "$WORK_DIR" "$VERSION" "$MODJSON"
+fi
 MOD_DIR="$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p' "$MODJSON" | head -n1)"
 COMMIT="$(sed -n 's/^[[:space:]]*"Hash": "\(.*\)",\{0,1\}$/\1/p' "$MODJSON" | head -n1)"
 [ -n "$MOD_DIR" ] && [ -d "$MOD_DIR" ] || die "could not find the module dir in $MODJSON"
@@ -191,8 +204,11 @@ if [ ! -f "$FLUX_COPY/.lifeline-copy-complete" ]; then
   touch "$FLUX_COPY.tmp/.lifeline-copy-complete"
   mv "$FLUX_COPY.tmp" "$FLUX_COPY"
 fi
+# (cargo's output is buffered by the wrapper and only logged on error)
+PROGRESS_HINT='echo "rust artifacts built: $(ls "$FLUX_COPY"/libflux/target/*/release/deps 2>/dev/null | wc -l)"'
 run_logged "build libflux $FLUX_VER (cargo build --release via pkg-config wrapper)" \
   "$PKG_CONFIG" --cflags --libs flux
+PROGRESS_HINT='echo "go packages built: $(grep -c -E "^[a-z0-9.-]+(/|$)" "$LOG" 2>/dev/null)"'
 
 # ---- step 6: influxd ---------------------------------------------------------------------
 OUT="$INSTALL_DIR/.influxd.tmp.$$"

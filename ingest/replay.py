@@ -38,7 +38,7 @@ class ReplayData:
 class _Counting:
     """Iterates a text file's lines and counts characters read, for progress (tell() is off in iteration)."""
 
-    def __init__(self, fh) -> None:  # noqa: ANN001
+    def __init__(self, fh) -> None:
         self._fh, self.read = fh, 0
 
     def __iter__(self) -> _Counting:
@@ -98,7 +98,7 @@ def read_replay(path: str | Path, catalog: Catalog, *, received_ns: int = 0,
     return data
 
 
-def _read_long(reader, fh, lower: list[str], source: str, catalog: Catalog, received_ns: int,  # noqa: ANN001
+def _read_long(reader, fh, lower: list[str], source: str, catalog: Catalog, received_ns: int,
                total: int, progress: Progress | None) -> ReplayData:
     ti, si, vi = lower.index("time"), lower.index("sensor_id"), lower.index("value")
     qi = lower.index("quality") if "quality" in lower else None
@@ -150,7 +150,7 @@ def _read_long(reader, fh, lower: list[str], source: str, catalog: Catalog, rece
     return _finish(times, sensors, values, quality, lines, source, catalog, dead, received_ns, rows, "long")
 
 
-def _read_wide(reader, fh, header: list[str], source: str, catalog: Catalog, received_ns: int,  # noqa: ANN001
+def _read_wide(reader, fh, header: list[str], source: str, catalog: Catalog, received_ns: int,
                total: int, progress: Progress | None) -> ReplayData:
     dead: list[DeadLetter] = []
     cols: list[tuple[int, int]] = []

@@ -1,4 +1,5 @@
-"""Learned baselines: EWMA mean and variance per subject, optionally per hour of day or week.
+"""Learned baselines: EWMA mean and variance per subject, optionally per hour of day (weekdays and
+weekends apart) or of the week.
 
 Weights are set from the rule's half-life in event time and the subject's reporting interval, so a
 5-minute logger and a 1-minute meter forget at the same pace.
@@ -13,7 +14,7 @@ import numpy as np
 from rules.schema import BaselineParams
 
 HOUR_NS = 3_600_000_000_000
-_SLOTS = {"none": 1, "hour_of_day": 24, "hour_of_week": 168}
+_SLOTS = {"none": 1, "hour_of_day": 24, "weekday_weekend_hour": 48, "hour_of_week": 168}
 
 
 @dataclass
@@ -34,7 +35,7 @@ class Baseline:
         # readings that land in one profile slot during one half-life
         per_slot = params.halflife / (np.asarray(interval_s, dtype=np.float64) * self.slots)
         self.alpha = 1.0 - np.power(0.5, 1.0 / np.maximum(per_slot, 1.0))
-        self.offset_ns = int(round(utc_offset_h * HOUR_NS))
+        self.offset_ns = round(utc_offset_h * HOUR_NS)
 
     def new_state(self, n: int) -> BaselineState:
         return BaselineState.new(n, self.slots)
@@ -43,8 +44,11 @@ class Baseline:
         if self.slots == 1:
             return np.zeros(len(t), dtype=np.intp)
         hours = (t + self.offset_ns) // HOUR_NS
-        if self.slots == 168:  # epoch day 0 was a Thursday; slot 0 is Monday 00:00 local
-            return ((hours + 72) % 168).astype(np.intp)
+        week_hour = (hours + 72) % 168  # epoch day 0 was a Thursday; 0 is Monday 00:00 local
+        if self.slots == 168:
+            return week_hour.astype(np.intp)
+        if self.slots == 48:  # Saturday and Sunday share a profile of their own
+            return (hours % 24 + 24 * (week_hour >= 120)).astype(np.intp)
         return (hours % 24).astype(np.intp)
 
     def cells(self, subj: np.ndarray, t: np.ndarray) -> np.ndarray:

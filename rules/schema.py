@@ -118,7 +118,7 @@ class BaselineParams(Strict):
 
     halflife: Duration = Field(default=86400.0 * 3, gt=0, description="event time for the weight to halve")
     warmup: int = Field(default=48, ge=2, description="readings per profile slot before scoring")
-    profile: Literal["none", "hour_of_day", "hour_of_week"] = "none"
+    profile: Literal["none", "hour_of_day", "weekday_weekend_hour", "hour_of_week"] = "none"
     min_sigma: float = Field(default=0.0, ge=0, description="floor on the learned std dev")
 
 
@@ -157,6 +157,8 @@ class FlatlineRule(RuleBase):
     duration: Duration = Field(gt=0)
     tolerance: float = Field(default=0.0, ge=0)
     min_readings: int = Field(default=4, ge=2)
+    above: float | None = Field(default=None, description="only runs above this value (a gas detector "
+                                "reading a steady 0 in clean air is healthy)")
 
 
 class NightFlowRule(RuleBase):

@@ -9,7 +9,7 @@ from sentinel.catalog import Catalog
 
 
 def select_sensors(sel: Selector, catalog: Catalog) -> np.ndarray:
-    def ok(s) -> bool:  # noqa: ANN001 - a Sensor
+    def ok(s) -> bool:
         return ((not sel.network or s.network in sel.network)
                 and (not sel.zone or s.zone in sel.zone)
                 and (not sel.quantity or s.quantity in sel.quantity)

@@ -8,6 +8,8 @@
 #   MQTT_DEVICE_USER   (device)   / MQTT_DEVICE_PASSWORD   (device-dev)     devices, simulators
 # The ACL (deploy/mosquitto/acl) grants rights by the user names `sentinel` and `device`; if you rename
 # the users, edit the ACL too.
+#   MOSQUITTO_PASSWD_MODE (600)  file mode; a container's mosquitto (uid 1883) must be able to read
+#                                it: chown 1883 the file, or use 644 for a dev-only file.
 set -euo pipefail
 
 out="${1:?usage: $0 OUTFILE}"
@@ -20,6 +22,7 @@ mkdir -p "$(dirname "$out")"
 chmod 600 "$tmp"
 mosquitto_passwd -b "$tmp" "${MQTT_SENTINEL_USER:-sentinel}" "${MQTT_SENTINEL_PASSWORD:-sentinel-dev}"
 mosquitto_passwd -b "$tmp" "${MQTT_DEVICE_USER:-device}" "${MQTT_DEVICE_PASSWORD:-device-dev}"
+chmod "${MOSQUITTO_PASSWD_MODE:-600}" "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT
 echo "[mosquitto-passwd] wrote $out"

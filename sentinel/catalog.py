@@ -155,7 +155,8 @@ def _validate_rows(rows: Sequence[tuple[int, dict]], source: str) -> list[Sensor
                 errors.append(InputError(err["msg"], source=source, line=line, field=loc))
             continue
         if sensor.sensor_id in seen:
-            errors.append(InputError(f"duplicate sensor_id {sensor.sensor_id!r} (first on line {seen[sensor.sensor_id]})",
+            first = seen[sensor.sensor_id]
+            errors.append(InputError(f"duplicate sensor_id {sensor.sensor_id!r} (first on line {first})",
                                      source=source, line=line, field="sensor_id"))
             continue
         seen[sensor.sensor_id] = line

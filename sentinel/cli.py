@@ -48,7 +48,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace, catalog: Catalog):  # noqa: ANN202
+def _store(args: argparse.Namespace, catalog: Catalog):
     if not getattr(args, "db", None):
         return None
     from sentinel.stores.sqlite import SQLiteStore
@@ -56,7 +56,7 @@ def _store(args: argparse.Namespace, catalog: Catalog):  # noqa: ANN202
     return SQLiteStore(args.db, catalog)
 
 
-def _print_alerts(alerts, stream=sys.stdout) -> None:  # noqa: ANN001
+def _print_alerts(alerts, stream=sys.stdout) -> None:
     for a in alerts:
         end = iso(a.resolved_ns) if a.resolved_ns else "open"
         print(f"{iso(a.started_ns)} .. {end:20s} [{a.severity.label.upper():6s} {a.severity.grade_zh}] "
@@ -88,7 +88,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_alerts_csv(path: str | Path, spans) -> None:  # noqa: ANN001
+def write_alerts_csv(path: str | Path, spans) -> None:
     with Path(path).open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["alert_id", "rule", "network", "zone", "sensor_id", "severity", "start", "end"])

@@ -30,5 +30,6 @@ class Progress:
 
     def done(self, summary: str = "") -> None:
         if self.enabled:
-            self.stream.write(f"{chr(13) if self.tty else ''}{self.label}: done in {time.monotonic() - self._t0:.1f} s. {summary}\n")
+            lead = "\r" if self.tty else ""
+            self.stream.write(f"{lead}{self.label}: done in {time.monotonic() - self._t0:.1f} s. {summary}\n")
             self.stream.flush()

@@ -77,9 +77,9 @@ def parse_time(text: str) -> int:
         pass
     else:
         if abs(num) < 1e11:
-            return int(round(num * NS))
+            return round(num * NS)
         if abs(num) < 1e14:
-            return int(round(num * 1_000_000)) * 1000
+            return round(num * 1_000_000) * 1000
         return int(text) if text.lstrip("-").isdigit() else int(num)
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"

@@ -65,8 +65,9 @@ def render(catalog: Catalog, out: ReplayOutcome, events: Sequence[LabelledEvent]
                      f'<title>{html.escape(tip)}</title></rect>')
     parts.append("</svg>")
     rows = "".join(
-        f'<tr class="{a.severity.label}"><td>{iso(a.started_ns)}</td><td>{iso(a.resolved_ns) if a.resolved_ns else "open"}'
-        f'</td><td><span class="badge" style="background:{COLOURS[a.severity.label]}">{a.severity.label} '
+        f'<tr class="{a.severity.label}"><td>{iso(a.started_ns)}</td>'
+        f'<td>{iso(a.resolved_ns) if a.resolved_ns else "open"}</td>'
+        f'<td><span class="badge" style="background:{COLOURS[a.severity.label]}">{a.severity.label} '
         f'{ZH[a.severity.label]}</span></td><td>{html.escape(a.network)}/{html.escape(a.zone)}</td>'
         f'<td>{html.escape(a.subject)}</td><td>{html.escape(a.rule_id)}</td><td>{html.escape(a.message)}</td></tr>'
         for a in out.alerts)
@@ -83,7 +84,8 @@ text-align: left; }} .badge {{ color: #fff; border-radius: 3px; padding: 1px 6px
 <h1>{heading} <small>管网哨兵 回放</small></h1>
 <p id="summary">{iso(t0)} .. {iso(t1)} · {c['accepted']:,} readings · <b>{len(out.alerts)}</b> alerts ·
 {c['detections']:,} detections · {c['dead_letters_total']:,} dead letters</p>
-<p class="legend"><span style="color:{COLOURS['red']}">■ red 一级</span><span style="color:{COLOURS['orange']}">■ orange 二级</span>
+<p class="legend"><span style="color:{COLOURS['red']}">■ red 一级</span>
+<span style="color:{COLOURS['orange']}">■ orange 二级</span>
 <span style="color:{COLOURS['yellow']}">■ yellow 三级</span><span style="color:#9aa7b8">■ labelled event</span></p>
 {"".join(parts)}
 <h2>Alerts 告警</h2>

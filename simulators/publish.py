@@ -28,7 +28,6 @@ from simulators.files import iso_strings
 from simulators.synthetic import SimResult
 
 
-
 @dataclass(frozen=True)
 class Message:
     topic: str

@@ -238,3 +238,13 @@ def test_batch_size_invariance_on_a_long_realistic_stream() -> None:
     one = run(eng, batch.take(~drop), 1)
     assert len(one) > 5
     assert one == run(eng, batch.take(~drop), 1000)
+
+
+def test_flatline_above_ignores_a_gas_detector_resting_at_zero() -> None:
+    cat = catalog({"sensor_id": "M1", "network": "gas", "zone": "GD1", "quantity": "gas_concentration",
+                   "unit": "%LEL"})
+    eng = Engine(cat, ruleset({"id": "stuck", "kind": "flatline", "duration": "30m", "above": 0.5}))
+    lel = np.zeros(200)
+    lel[100:] = 0.9  # frozen transmitter
+    dets = run(eng, series_batch(cat, {"M1": lel}), 50)
+    assert [(d.transition, (d.time_ns - T0) // MIN) for d in dets] == [("raised", 130)]

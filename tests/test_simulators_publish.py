@@ -4,9 +4,7 @@ in the documented topics and JSON, paced by `speed`, acknowledged, and stoppable
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,34 +16,18 @@ import pytest
 from sentinel.readings import iso, parse_time
 from simulators import SimResult, demo_scenario, generate
 from simulators.publish import PublishProgress, publish
+from tests.conftest_mqtt import USERS, MosquittoBroker
 
-pytestmark = [
-    pytest.mark.mosquitto,
-    pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto binary not installed"),
-]
+pytestmark = pytest.mark.mosquitto
 
 
 @pytest.fixture(scope="module")
-def broker_port() -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 5
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(5)
+def broker_port(mosquitto: MosquittoBroker) -> int:
+    """The project's own Mosquitto (config, auth, ACLs), as deployments run it."""
+    return mosquitto.port
+
+
+DEVICE = {"username": "device", "password": USERS["device"]}
 
 
 class Subscriber:
@@ -56,6 +38,7 @@ class Subscriber:
         self.lock = threading.Lock()
         ready = threading.Event()
         self.client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub")
+        self.client.username_pw_set("sentinel", USERS["sentinel"])
         self.client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe("sentinel/#", qos=1)
         self.client.on_subscribe = lambda *_: ready.set()
         self.client.on_message = self._on_message
@@ -103,7 +86,7 @@ def expected(result: SimResult) -> list[dict]:
 
 def test_zone_batches_deliver_every_reading_once_with_its_unit(demo: SimResult, subscriber: Subscriber,
                                                                broker_port: int) -> None:
-    final = publish(demo, "127.0.0.1", broker_port, batch=True, client_id="t-batch")
+    final = publish(demo, "127.0.0.1", broker_port, batch=True, client_id="t-batch", **DEVICE)
     got = subscriber.readings(len(demo.readings))
     assert final.messages_acked == final.messages_sent == final.messages_total
     assert final.readings_sent == len(demo.readings) and not final.stopped
@@ -115,7 +98,7 @@ def test_zone_batches_deliver_every_reading_once_with_its_unit(demo: SimResult, 
 def test_single_readings_go_to_per_sensor_topics_shifted_to_now(demo: SimResult, subscriber: Subscriber,
                                                                 broker_port: int) -> None:
     before = time.time()
-    final = publish(demo, "127.0.0.1", broker_port, batch=False, shift_to_now=True, client_id="t-single",
+    final = publish(demo, "127.0.0.1", broker_port, batch=False, shift_to_now=True, client_id="t-single", **DEVICE,
                     max_inflight=5)
     got = subscriber.readings(len(demo.readings))
     assert len(got) == len(demo.readings) == final.messages_acked
@@ -127,7 +110,7 @@ def test_single_readings_go_to_per_sensor_topics_shifted_to_now(demo: SimResult,
 def test_speed_paces_messages_by_the_datas_own_clock(demo: SimResult, broker_port: int) -> None:
     span_s = (demo.readings.time_ns[-1] - demo.readings.time_ns[0]) / 1e9  # 39 minutes of data
     t0 = time.monotonic()
-    publish(demo, "127.0.0.1", broker_port, speed=span_s / 0.8, client_id="t-speed")
+    publish(demo, "127.0.0.1", broker_port, speed=span_s / 0.8, client_id="t-speed", **DEVICE)
     assert 0.75 <= time.monotonic() - t0 < 3.0
 
 
@@ -138,7 +121,7 @@ def test_stop_event_ends_publishing_early_with_everything_sent_acknowledged(demo
     def stop_after_first_report(p: PublishProgress) -> None:
         stop.set()
 
-    final = publish(demo, "127.0.0.1", broker_port, speed=600, client_id="t-stop", stop_event=stop,
+    final = publish(demo, "127.0.0.1", broker_port, speed=600, client_id="t-stop", stop_event=stop, **DEVICE,
                     progress=stop_after_first_report, progress_every_s=0.2)
     assert final.stopped and 0 < final.messages_sent < final.messages_total
     assert final.messages_acked == final.messages_sent

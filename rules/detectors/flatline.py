@@ -32,6 +32,8 @@ class FlatlineDetector(SensorDetector):
         st["run_v"][slots] = np.where(same, st["run_v"][slots], v)
         stuck_s = (t - start) / 1e9
         stuck = (stuck_s >= self.rule.duration) & (run_n >= self.rule.min_readings)
+        if self.rule.above is not None:
+            stuck &= st["run_v"][slots] > self.rule.above
         raw = np.where(stuck, np.int8(self.rule.severity), np.int8(0)).astype(np.int8)
         return Evaluation(slots, t, raw, v, stuck_s)
 

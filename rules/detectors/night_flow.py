@@ -30,7 +30,7 @@ class NightFlowDetector(ZoneDetector):
         self.levels = LevelTable.of(self.rule.increase, self.rule.severity)
         self.start = _minutes(self.rule.window[0]) % _DAY_MIN
         self.length = (_minutes(self.rule.window[1]) - self.start) % _DAY_MIN or _DAY_MIN
-        self.offset_min = int(round(self.settings.utc_offset_h * 60))
+        self.offset_min = round(self.settings.utc_offset_h * 60)
         self.alpha = 1.0 - 0.5 ** (1.0 / self.rule.halflife_nights)
         self.hold_ns = 0
 
@@ -70,7 +70,9 @@ class NightFlowDetector(ZoneDetector):
         ratio = np.nan_to_num(ratio, nan=0.0)
         raw = np.where(ready & (excess >= self.rule.min_increase), self.levels.above(ratio, level[slots]), 0)
         raw = raw.astype(np.int8)
-        learn = raw == 0
+        # learn only clearly normal nights: a leak that grows a little each night must not drag the
+        # baseline up with it (a lasting legitimate change needs an engineer to re-baseline the zone)
+        learn = (raw == 0) & ((ratio < self.levels.lowest() / 2) | ~ready)
         n = st["nights"][slots]
         a = np.maximum(self.alpha, 1.0 / (n + 1.0))
         st["base"][slots] = np.where(learn, np.where(n == 0, x, base + a * (x - base)), base)

@@ -1,0 +1,1 @@
+"""Adapters in: MQTT source and publisher, payload decoders, topic scheme, replay files."""

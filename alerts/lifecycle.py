@@ -91,8 +91,8 @@ class AlertBook:
             if a is None or a.cleared_ns is not None:
                 log.debug("ignored clear of %s/%s: no firing alert", *d.key)
                 return
-            new = a.evolve(cleared_ns=d.time_ns, current_severity=None, updated_ns=d.time_ns,
-                           value=d.value, message=d.message)
+            # the alert keeps saying what fired; the change itself records the recovery
+            new = a.evolve(cleared_ns=d.time_ns, current_severity=None, updated_ns=d.time_ns)
             self._put(new)
             heapq.heappush(self._due, (d.time_ns + self._resolve_after_ns, d.rule_id, d.subject, a.alert_id))
             out.append(AlertChange(new, "cleared", d.time_ns))

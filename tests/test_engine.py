@@ -248,3 +248,33 @@ def test_flatline_above_ignores_a_gas_detector_resting_at_zero() -> None:
     lel[100:] = 0.9  # frozen transmitter
     dets = run(eng, series_batch(cat, {"M1": lel}), 50)
     assert [(d.transition, (d.time_ns - T0) // MIN) for d in dets] == [("raised", 130)]
+
+
+def test_a_restored_snapshot_continues_exactly_like_an_uninterrupted_run(tmp_path) -> None:
+    from rules import snapshot
+
+    cat = catalog(*WATER)
+    flows = _zone_flows(3, 2, 8.0)
+    rng = np.random.default_rng(11)
+    p = 300 + rng.normal(0, 1, len(flows["F1"]))
+    p[3000:3100] -= 60
+    batch = series_batch(cat, {"P1": p, "P2": p / 9.80665, **flows})
+    eng = Engine(cat, ALL_KINDS)
+    whole = run(eng, batch, 5000)
+    state = eng.new_state()
+    first, second = batch.take(slice(0, 9000)), batch.take(slice(9000, None))
+    out = list(eng.step(state, first).detections)
+    snapshot.save(tmp_path / "state.npz", state)
+    restored, _ = snapshot.load(tmp_path / "state.npz", Engine(cat, ALL_KINDS))
+    for part in second.split(5000):
+        out.extend(eng.step(restored, part).detections)
+    assert sorted(out, key=lambda d: (d.time_ns, d.rule_id, d.subject, d.transition)) == whole
+
+
+def test_rate_of_change_does_not_flap_on_a_change_hovering_at_the_limit() -> None:
+    cat = catalog(WATER[0])
+    eng = Engine(cat, ruleset({"id": "drop", "kind": "rate_of_change", "change": 30, "within": "3m"}))
+    # without hysteresis minute 4 (29.5 kPa below minute 1) would clear and minute 5 raise again
+    p = np.array([400, 400, 400, 369, 370.5, 368.6, 370, 369, 369, 369, 369, 369], dtype=float)
+    dets = run(eng, series_batch(cat, {"P1": p}), 5)
+    assert [(d.transition, (d.time_ns - T0) // MIN) for d in dets] == [("raised", 3), ("cleared", 6)]

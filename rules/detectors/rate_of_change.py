@@ -1,6 +1,9 @@
 """Rate of change: how far a value moved within a window, from a small ring of recent readings.
 
 A burst drops pressure by tens of kPa within minutes; a steady diurnal sag never moves that fast.
+Once raised, the alarm holds while the change within the window stays above half the limit, so a
+change hovering at the limit does not flap; the lasting state (pressure still low) is for the
+threshold and baseline rules to judge.
 """
 
 from __future__ import annotations
@@ -40,19 +43,20 @@ class RateOfChangeDetector(SensorDetector):
         start = t - self.within_ns
         oldest = np.where(rows_t >= start[:, None], rows_t, _MAX_TIME).argmin(axis=1)
         has_ref = rows_t[np.arange(len(slots)), oldest] >= start
-        change = np.where(has_ref, v - st["buf_v"][slots, oldest], 0.0)
-        if self.rule.direction == "falling":
-            amount = -change
-        elif self.rule.direction == "rising":
-            amount = change
-        else:
-            amount = np.abs(change)
-        raw = self.levels.above(amount, level)
+        amount = np.where(has_ref, self._signed(v - st["buf_v"][slots, oldest]), 0.0)
+        raw = self.levels.above(amount, level, hyst_ratio=0.5)
         pos = st["pos"][slots]
         st["buf_t"][slots, pos] = t
         st["buf_v"][slots, pos] = v
         st["pos"][slots] = (pos + 1) % self.depth
         return Evaluation(slots, t, raw, v, amount)
+
+    def _signed(self, change: np.ndarray) -> np.ndarray:
+        if self.rule.direction == "falling":
+            return -change
+        if self.rule.direction == "rising":
+            return change
+        return np.abs(change)
 
     def describe(self, grade: int, value: float, score: float) -> str:
         unit = self.unit()

@@ -1,0 +1,92 @@
+"""Engine state as named arrays: saved on shutdown, restored on start, so a restart is not hours blind.
+
+The state's nested dicts and dataclasses are flattened to `path -> ndarray`; restoring walks a fresh
+state of the current engine and fills every array whose path, rule fingerprint and shape still match,
+so a changed rule simply starts fresh while the others keep what they learned.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rules.engine import Engine, EngineState
+from rules.levels import NO_TIME
+
+_META = "__meta__"
+
+
+def _walk(obj: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
+    if isinstance(obj, np.ndarray):
+        out[prefix] = obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _walk(v, f"{prefix}/{k}", out)
+    elif dataclasses.is_dataclass(obj):
+        for f in dataclasses.fields(obj):
+            _walk(getattr(obj, f.name), f"{prefix}/{f.name}", out)
+
+
+def flatten(state: EngineState) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    _walk(state.rules, "rules", arrays)
+    if state.zone_flows is not None:
+        _walk(state.zone_flows, "zone_flows", arrays)
+    arrays["last_t"] = state.last_t
+    meta = {
+        "watermark": state.watermark, "first_wm": state.first_wm, "zone_fingerprint": state.zone_fingerprint,
+        "zone_next_final": state.zone_flows.next_final if state.zone_flows else None,
+        "zone_late": state.zone_flows.late if state.zone_flows else 0,
+        "fingerprints": {rid: rs.fingerprint for rid, rs in state.rules.items()},
+    }
+    arrays[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    return arrays
+
+
+def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
+    meta = json.loads(bytes(arrays[_META]).decode())
+    state = engine.new_state()
+    if len(arrays["last_t"]) != len(state.last_t):
+        return state  # a different catalog: nothing carries over safely
+    fresh: dict[str, np.ndarray] = {}
+    _walk(state.rules, "rules", fresh)
+    same_zones = meta["zone_fingerprint"] == state.zone_fingerprint and state.zone_flows is not None
+    if same_zones:
+        _walk(state.zone_flows, "zone_flows", fresh)
+        state.zone_flows.next_final = meta["zone_next_final"]
+        state.zone_flows.late = meta["zone_late"]
+    for path, target in fresh.items():
+        if path.startswith("rules/"):
+            rid = path.split("/", 2)[1]
+            if meta["fingerprints"].get(rid) != state.rules[rid].fingerprint:
+                continue
+        saved = arrays.get(path)
+        if saved is not None and saved.shape == target.shape and saved.dtype == target.dtype:
+            target[...] = saved
+    state.last_t[...] = arrays["last_t"]
+    state.watermark = int(meta["watermark"]) if meta["watermark"] is not None else NO_TIME
+    state.first_wm = int(meta["first_wm"]) if meta["first_wm"] is not None else NO_TIME
+    return state
+
+
+def save(path: str | Path, state: EngineState, extra: dict | None = None) -> None:
+    """Atomically write the state (and an optional JSON-able `extra`, e.g. the alert book)."""
+    path = Path(path)
+    arrays = flatten(state)
+    if extra is not None:
+        arrays["__extra__"] = np.frombuffer(json.dumps(extra).encode(), dtype=np.uint8)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        np.savez(fh, **{k.replace("/", "|"): v for k, v in arrays.items()})
+    tmp.replace(path)
+
+
+def load(path: str | Path, engine: Engine) -> tuple[EngineState, dict | None]:
+    with np.load(Path(path), allow_pickle=False) as data:
+        arrays = {k.replace("|", "/"): data[k] for k in data.files}
+    extra = json.loads(bytes(arrays.pop("__extra__")).decode()) if "__extra__" in arrays else None
+    return restore(engine, arrays), extra

@@ -1,0 +1,77 @@
+"""Assembly of the live processor from settings: one place that knows every concrete adapter."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import paho.mqtt.client as mqtt
+
+from alerts.notifiers import ConsoleNotifier, MqttNotifier, Notifier, ThreadedNotifier, WebhookNotifier
+from ingest.decoders import Decoder
+from ingest.mqtt_source import MqttSource
+from ingest.topics import TopicScheme
+from rules.loader import load_rules
+from sentinel.catalog import Catalog
+from sentinel.live import LiveRunner
+from sentinel.pipeline import Pipeline
+from sentinel.rules_watch import RulesWatcher
+from sentinel.settings import Settings
+from sentinel.stores.sqlite import SQLiteStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LiveApp:
+    runner: LiveRunner
+    alert_client: mqtt.Client | None = None
+    closers: list = field(default_factory=list)
+
+    def close(self) -> None:
+        self.runner.source.stop()
+        self.runner.pipeline.close()
+        if self.alert_client is not None:
+            self.alert_client.loop_stop()
+            self.alert_client.disconnect()
+
+
+def _alert_client(s: Settings) -> mqtt.Client:
+    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=f"{s.mqtt_client_id}-alerts-{os.getpid()}")
+    if s.mqtt_username:
+        client.username_pw_set(s.mqtt_username, s.mqtt_password.get_secret_value() if s.mqtt_password else None)
+    client.reconnect_delay_set(1, 30)
+    client.connect_async(s.mqtt_host, s.mqtt_port, keepalive=30)
+    client.loop_start()
+    return client
+
+
+def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) -> LiveApp:
+    ruleset = load_rules(s.rules or None)
+    scheme = TopicScheme(s.mqtt_prefix)
+    notifiers: list[Notifier] = [ConsoleNotifier(stream=console)]
+    alert_client = None
+    if s.publish_alerts:
+        alert_client = _alert_client(s)
+        notifiers.append(MqttNotifier(alert_client, prefix=scheme.alerts_root))
+    if s.webhook_url:
+        notifiers.append(ThreadedNotifier(WebhookNotifier(s.webhook_url), name="webhook"))
+    store = SQLiteStore(s.db, catalog)
+    pipeline = Pipeline(catalog, ruleset, store=store, notifiers=notifiers, resolve_after_s=s.resolve_after_s)
+    source = MqttSource(s.mqtt_host, s.mqtt_port, client_id=s.mqtt_client_id, shared_group=s.mqtt_shared_group,
+                        username=s.mqtt_username,
+                        password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
+                        protocol=s.mqtt_protocol, scheme=scheme, max_pending=max(1000, s.poll_max))
+    watcher = RulesWatcher(list(s.rules)) if s.rules else None
+    runner = LiveRunner(pipeline, source, Decoder(catalog, scheme), watcher=watcher, state_path=s.state,
+                        poll_max=s.poll_max, poll_timeout_s=s.poll_timeout_s, stats_every_s=s.stats_every_s,
+                        state_every_s=s.state_every_s)
+    runner.restore_state()
+    log.info("sentinel: %d sensors in %d zones, %d rules, MQTT %s:%d (%s), store %s", len(catalog),
+             len(catalog.zones), len(ruleset.enabled()), s.mqtt_host, s.mqtt_port,
+             scheme.shared_readings_filter(s.mqtt_shared_group) if s.mqtt_shared_group else scheme.readings_filter(),
+             s.db)
+    return LiveApp(runner, alert_client)

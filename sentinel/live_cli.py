@@ -45,9 +45,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from sentinel.demo import run_demo
-
     import os
+
+    from sentinel.demo import run_demo
 
     def auth(prefix: str) -> tuple[str, str] | None:
         user = os.environ.get(f"{prefix}_USERNAME")

@@ -129,8 +129,10 @@ class AlertBook:
 
     def _change(self, a: Alert, d: Detection, sev: Severity, kind: ChangeKind, out: list[AlertChange],
                 **extra: Any) -> None:
+        # the alert's message says what fired at its worst; a de-escalation is recorded by the change
+        message = a.message if kind == "deescalated" else d.message
         new = a.evolve(severity=max(a.severity, sev), current_severity=sev, updated_ns=d.time_ns,
-                       value=d.value, message=d.message, **extra)
+                       value=d.value, message=message, **extra)
         self._put(new)
         out.append(AlertChange(new, kind, d.time_ns))
 

@@ -78,7 +78,8 @@ def render(catalog: Catalog, out: ReplayOutcome, events: Sequence[LabelledEvent]
 <style>
 body {{ font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 24px; color: #222; }}
 table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ padding: 3px 8px; border-bottom: 1px solid #eee;
-text-align: left; }} .badge {{ color: #fff; border-radius: 3px; padding: 1px 6px; }}
+text-align: left; white-space: nowrap; }} td:last-child {{ white-space: normal; }}
+.badge {{ color: #fff; border-radius: 3px; padding: 1px 6px; }}
 .legend span {{ margin-right: 14px; }}
 </style></head><body>
 <h1>{heading} <small>管网哨兵 回放</small></h1>

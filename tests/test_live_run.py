@@ -33,7 +33,7 @@ def _count(db: Path, table: str) -> int:
             return 0
 
 
-def _wait(cond, timeout: float = 30.0) -> bool:  # noqa: ANN001
+def _wait(cond, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():

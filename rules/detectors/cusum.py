@@ -35,8 +35,10 @@ class CusumDetector(SensorDetector):
         z, _dev, ready = self.baseline.score(bst, cell, v)
         z = np.clip(np.nan_to_num(z, nan=0.0, posinf=50.0, neginf=-50.0), -50.0, 50.0)
         k = self.rule.k
-        s_hi = np.where(ready, np.maximum(0.0, st["s_hi"][slots] + z - k), 0.0)
-        s_lo = np.where(ready, np.maximum(0.0, st["s_lo"][slots] - z - k), 0.0)
+        # capped at twice the worst limit, so the alarm clears within ~h/k readings once the shift ends
+        cap = 2.0 * max(self.levels.values)
+        s_hi = np.where(ready, np.clip(st["s_hi"][slots] + z - k, 0.0, cap), 0.0)
+        s_lo = np.where(ready, np.clip(st["s_lo"][slots] - z - k, 0.0, cap), 0.0)
         st["s_hi"][slots], st["s_lo"][slots] = s_hi, s_lo
         d = self.rule.direction
         stat = s_hi if d == "high" else s_lo if d == "low" else np.maximum(s_hi, s_lo)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from rules.loader import load_rules
 from sentinel.catalog import load_catalog
 from sentinel.events import load_events
 from sentinel.replay_run import replay
 from sentinel.report import write_replay_report
-from rules.loader import load_rules
 from simulators.files import write_replay
 from simulators.scenario import default_scenario
 from simulators.synthetic import generate

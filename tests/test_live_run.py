@@ -3,6 +3,7 @@ Mosquitto with auth and ACLs; nothing published while it is down is lost, and a 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from sentinel.rules_watch import RulesWatcher
@@ -88,11 +90,23 @@ def _publish(p: Processor, mosquitto: MosquittoBroker) -> None:
 def test_run_stores_readings_raises_the_burst_and_saves_state_on_stop(processor: Processor,
                                                                        mosquitto: MosquittoBroker,
                                                                        tmp_path: Path) -> None:
+    alerts: list[dict] = []
+    watcher = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2, client_id="test-ops-board")
+    watcher.username_pw_set("sentinel", mosquitto.users["sentinel"])
+    watcher.on_message = lambda _c, _u, m: alerts.append({"topic": m.topic, **json.loads(m.payload)})
+    watcher.on_connect = lambda c, *_: c.subscribe("sentinel/alerts/#", qos=1)
+    watcher.connect(mosquitto.host, mosquitto.port)
+    watcher.loop_start()
     processor.start()
     _publish(processor, mosquitto)
     db = tmp_path / "s.sqlite"
     assert _wait(lambda: _count(db, "readings") == 160), processor.log.read_text()
     assert _wait(lambda: _count(db, "alerts") >= 1)
+    assert _wait(lambda: any(a["change"] == "opened" for a in alerts), 10)
+    watcher.loop_stop()
+    opened = next(a for a in alerts if a["change"] == "opened")
+    assert opened["topic"] == "sentinel/alerts/water/DMA1"
+    assert opened["alert"]["grade_zh"] in ("三级", "二级", "一级")
     assert processor.stop() == 0
     assert (tmp_path / "state.npz").exists()
     processor.start()

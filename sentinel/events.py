@@ -1,4 +1,5 @@
-"""Labelled events (ground truth) for backtests: `event_id,network,zone,kind,start,end` plus extras."""
+"""Labelled events (ground truth) for backtests: `event_id,network,zone,kind,start,end` plus optional
+`sensor_id,magnitude,description`. Simulators write them, backtests and reports read them."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from sentinel.errors import InputError, InputErrors
-from sentinel.readings import parse_time
+from sentinel.readings import iso, parse_time
 
 REQUIRED = ("event_id", "network", "zone", "kind", "start", "end")
+COLUMNS = (*REQUIRED, "sensor_id", "magnitude", "description")
 
 
 @dataclass(frozen=True)
 class LabelledEvent:
+    """What happened, where, and over which [start, end) window."""
+
     event_id: str
     network: str
     zone: str
@@ -21,6 +27,20 @@ class LabelledEvent:
     start_ns: int
     end_ns: int
     sensor_id: str | None = None
+    magnitude: float | None = None
+    description: str = ""
+
+    def covers(self, time_ns: np.ndarray) -> np.ndarray:
+        return (time_ns >= self.start_ns) & (time_ns < self.end_ns)
+
+    def to_row(self) -> dict[str, str]:
+        """The events.csv row: ISO UTC times, empty cells for no sensor / no magnitude."""
+        return {
+            "event_id": self.event_id, "network": self.network, "zone": self.zone, "kind": self.kind,
+            "start": iso(self.start_ns), "end": iso(self.end_ns), "sensor_id": self.sensor_id or "",
+            "magnitude": "" if self.magnitude is None else repr(self.magnitude),
+            "description": self.description,
+        }
 
 
 def load_events(path: str | Path) -> list[LabelledEvent]:
@@ -47,9 +67,15 @@ def load_events(path: str | Path) -> list[LabelledEvent]:
             if end < start:
                 errors.append(InputError("end is before start", source=source, line=line, field="end"))
                 continue
+            try:
+                magnitude = float(row["magnitude"]) if (row.get("magnitude") or "").strip() else None
+            except ValueError:
+                errors.append(InputError(f"magnitude {row['magnitude']!r} is not a number", source=source,
+                                         line=line, field="magnitude"))
+                continue
             events.append(LabelledEvent(row["event_id"].strip(), row["network"].strip(), row["zone"].strip(),
                                         row["kind"].strip(), start, end, (row.get("sensor_id") or "").strip()
-                                        or None))
+                                        or None, magnitude, row.get("description") or ""))
     if errors:
         raise InputErrors(errors)
     return events

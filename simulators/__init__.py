@@ -5,7 +5,8 @@
     write_replay(result, "out/replay")
 """
 
-from simulators.events import EVENT_COLUMNS, LabelledEvent
+from sentinel.events import LabelledEvent
+from simulators.events import EVENT_COLUMNS
 from simulators.files import read_events, write_replay
 from simulators.scenario import (
     EVENT_KINDS,

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
-import numpy as np
-
-from sentinel.readings import iso
+from sentinel.events import COLUMNS, LabelledEvent
 from simulators.layout import PRESSURE_CHANNELS, ZoneLayout
 from simulators.physics import DAY, SmoothNoise, rng_for
 from simulators.scenario import KIND_NETWORKS, EventSpec, RandomEvents, Scenario
 
 NS = 1_000_000_000
-EVENT_COLUMNS = ("event_id", "network", "zone", "kind", "start", "end", "sensor_id", "magnitude",
-                 "description")
+EVENT_COLUMNS = COLUMNS
 
 _H = 3600.0
 DURATION_RANGE_S: dict[str, tuple[float, float]] = {
@@ -45,33 +42,6 @@ MAGNITUDE_RANGE: dict[str, tuple[float, float]] = {
 }
 SENSOR_KINDS = ("sensor_stuck", "sensor_dropout", "gas_rise")  # always name one sensor
 ZONE_KINDS = ("burst", "slow_leak", "low_pressure", "makeup_rise")  # never name a sensor
-
-
-@dataclass(frozen=True)
-class LabelledEvent:
-    """Ground truth for scoring detectors: what happened, where, and over which [start, end) window."""
-
-    event_id: str
-    network: str
-    zone: str
-    kind: str
-    start_ns: int
-    end_ns: int
-    sensor_id: str | None
-    magnitude: float | None
-    description: str
-
-    def covers(self, time_ns: np.ndarray) -> np.ndarray:
-        return (time_ns >= self.start_ns) & (time_ns < self.end_ns)
-
-    def to_row(self) -> dict[str, str]:
-        """The events.csv row: ISO UTC times, empty cells for no sensor / no magnitude."""
-        return {
-            "event_id": self.event_id, "network": self.network, "zone": self.zone, "kind": self.kind,
-            "start": iso(self.start_ns), "end": iso(self.end_ns), "sensor_id": self.sensor_id or "",
-            "magnitude": "" if self.magnitude is None else repr(self.magnitude),
-            "description": self.description,
-        }
 
 
 @dataclass

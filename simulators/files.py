@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sentinel.readings import parse_time
-from simulators.events import EVENT_COLUMNS, LabelledEvent
+from sentinel.events import LabelledEvent, load_events
+from simulators.events import EVENT_COLUMNS
 from simulators.scenario import dump_scenario
 from simulators.synthetic import SimResult
 
@@ -68,11 +68,7 @@ def write_events(events: list[LabelledEvent], path: str | Path) -> None:
 
 def read_events(path: str | Path) -> list[LabelledEvent]:
     """Labels back from events.csv, e.g. to score a detector run against the truth."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return [LabelledEvent(row["event_id"], row["network"], row["zone"], row["kind"],
-                              parse_time(row["start"]), parse_time(row["end"]), row["sensor_id"] or None,
-                              float(row["magnitude"]) if row["magnitude"] else None, row["description"])
-                for row in csv.DictReader(f)]
+    return load_events(path)
 
 
 def write_replay(result: SimResult, directory: str | Path, wide: bool = False) -> dict[str, Path]:

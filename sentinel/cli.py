@@ -14,6 +14,7 @@ from rules.loader import RuleSet, load_rules
 from sentinel.catalog import Catalog, load_catalog
 from sentinel.errors import InputError, InputErrors
 from sentinel.readings import iso
+from sentinel.replay_run import ReplayOutcome
 
 
 def _fail(exc: Exception) -> int:
@@ -63,14 +64,27 @@ def _print_alerts(alerts, stream=sys.stdout) -> None:
               f"{a.network}/{a.zone} {a.subject}: {a.rule_id}: {a.message}", file=stream)
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
+def _replay(args: argparse.Namespace) -> tuple[Catalog, ReplayOutcome]:
+    """Load the catalog and rules named on the command line and replay the readings through them."""
     from sentinel.replay_run import replay
 
+    catalog = load_catalog(args.catalog)
+    out = replay(catalog, args.readings, _rules(args.rules), store=_store(args, catalog),
+                 batch_size=args.batch_size, resolve_after_s=args.resolve_after, show_progress=not args.quiet)
+    return catalog, out
+
+
+def _write_report(args: argparse.Namespace, catalog: Catalog, out: ReplayOutcome, events=()) -> None:
+    if args.report:
+        from sentinel.report import write_replay_report
+
+        write_replay_report(args.report, catalog, out, events, title=Path(args.readings).name)
+        print(f"report: {args.report}", file=sys.stderr)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
     try:
-        catalog = load_catalog(args.catalog)
-        ruleset = _rules(args.rules)
-        out = replay(catalog, args.readings, ruleset, store=_store(args, catalog), batch_size=args.batch_size,
-                     resolve_after_s=args.resolve_after, show_progress=not args.quiet)
+        catalog, out = _replay(args)
     except (InputError, InputErrors, OSError) as exc:
         return _fail(exc)
     if args.json:
@@ -80,11 +94,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         _print_alerts(out.alerts)
         print(f"{len(out.alerts)} alert(s), {len(out.detections)} detection(s); "
               f"counters: {json.dumps(out.counters.as_dict(), ensure_ascii=False)}")
-    if args.report:
-        from sentinel.report import write_replay_report
-
-        write_replay_report(args.report, catalog, out)
-        print(f"report: {args.report}", file=sys.stderr)
+    _write_report(args, catalog, out)
     return 0
 
 
@@ -100,16 +110,13 @@ def write_alerts_csv(path: str | Path, spans) -> None:
 def cmd_backtest(args: argparse.Namespace) -> int:
     from sentinel.backtest import score
     from sentinel.events import load_events
-    from sentinel.replay_run import replay
 
     try:
-        catalog = load_catalog(args.catalog)
-        ruleset = _rules(args.rules)
         events = load_events(args.events)
-        out = replay(catalog, args.readings, ruleset, store=_store(args, catalog), batch_size=args.batch_size,
-                     resolve_after_s=args.resolve_after, show_progress=not args.quiet)
+        catalog, out = _replay(args)
     except (InputError, InputErrors, OSError) as exc:
         return _fail(exc)
+    _write_report(args, catalog, out, events)
     spans = out.alert_spans()
     report, outcomes = score(events, spans, zones=len(catalog.zones), span_s=out.span_s,
                              grace_s=parse_duration(args.grace))
@@ -165,10 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto-resolve an alert once cleared this long (default 15m)")
         sp.add_argument("--json", action="store_true", help="print JSON")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+        sp.add_argument("--report", help="write an HTML page with alerts over time (and labelled events)")
 
     rp = sub.add_parser("replay", help="run rules over recorded readings")
     replay_args(rp)
-    rp.add_argument("--report", help="write an HTML page with detections over time")
     rp.set_defaults(func=cmd_replay)
 
     bt = sub.add_parser("backtest", help="replay and score alerts against labelled events")

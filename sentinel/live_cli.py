@@ -49,6 +49,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     from sentinel.demo import run_demo
 
+    if not args.verbose:  # the demo speaks for itself; connection chatter only with -v
+        logging.getLogger().setLevel(logging.WARNING)
+
     def auth(prefix: str) -> tuple[str, str] | None:
         user = os.environ.get(f"{prefix}_USERNAME")
         return (user, os.environ.get(f"{prefix}_PASSWORD", "")) if user else None

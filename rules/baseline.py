@@ -51,13 +51,16 @@ class Baseline:
             return (hours % 24 + 24 * (week_hour >= 120)).astype(np.intp)
         return (hours % 24).astype(np.intp)
 
-    def cells(self, subj: np.ndarray, t: np.ndarray) -> np.ndarray:
-        """Flat indices into the (subject, profile slot) arrays for readings at times t."""
+    def cells(self, subj: np.ndarray | slice, t: np.ndarray) -> np.ndarray | slice:
+        """Flat indices into the (subject, profile slot) arrays for readings at times t (a slice stays a
+        slice when there is no profile: every subject, in order)."""
         if self.slots == 1:
             return subj
+        if isinstance(subj, slice):
+            subj = np.arange(len(t))
         return subj * self.slots + self.slot_of(t)
 
-    def score(self, st: BaselineState, cell: np.ndarray,
+    def score(self, st: BaselineState, cell: np.ndarray | slice,
               x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(z, deviation, ready): ready once the slot has seen `warmup` readings."""
         mean = st.mean.ravel()[cell]
@@ -67,11 +70,14 @@ class Baseline:
         dev = x - mean
         with np.errstate(divide="ignore", invalid="ignore"):
             z = dev / sd
-        z[sd == 0] = np.where(dev[sd == 0] == 0, 0.0, np.inf * np.sign(dev[sd == 0]))
+        zero = sd == 0
+        if zero.any():  # no spread learned yet: any deviation is infinitely unusual, none is normal
+            d = dev[zero]
+            z[zero] = np.where(d == 0, 0.0, np.copysign(np.inf, d))
         ready = st.count.ravel()[cell] >= self.params.warmup
         return z, dev, ready
 
-    def learn(self, st: BaselineState, cell: np.ndarray, x: np.ndarray, alpha: np.ndarray) -> None:
+    def learn(self, st: BaselineState, cell: np.ndarray | slice, x: np.ndarray, alpha: np.ndarray) -> None:
         """West's incremental EWMA; the first readings are a plain running mean (fast warm-up)."""
         mean_a, var_a, count_a = st.mean.ravel(), st.var.ravel(), st.count.ravel()
         n = count_a[cell]

@@ -162,24 +162,34 @@ class Engine:
             s, tt = sensor[idx], t[idx]
             last = state.last_t[s]
             ok = tt > last
-            result.duplicates += int((tt == last).sum())
-            result.out_of_order += int((tt < last).sum())
-            acc = idx[ok]
-            state.last_t[s[ok]] = tt[ok]
+            if ok.all():  # the usual case: every reading is newer than its sensor's last one
+                acc, prev = idx, last
+                state.last_t[s] = tt
+            else:
+                result.duplicates += int((tt == last).sum())
+                result.out_of_order += int((tt < last).sum())
+                acc, prev = idx[ok], last[ok]
+                state.last_t[s[ok]] = tt[ok]
             accepted[acc] = True
-            prev = last[ok]
             use = good[acc]
-            result.bad_quality += int((~use).sum())
-            acc, prev = acc[use], prev[use]
+            if not use.all():
+                result.bad_quality += int((~use).sum())
+                acc, prev = acc[use], prev[use]
             if len(acc) == 0:
                 continue
-            layer = Layer(sensor[acc], t[acc], v[acc], prev, wm_before[acc], state.first_wm)
+            if len(acc) == len(batch):  # the whole batch is one clean layer: use its arrays as they are
+                layer = Layer(sensor, t, v, prev, wm_before, state.first_wm)
+            else:
+                layer = Layer(sensor[acc], t[acc], v[acc], prev, wm_before[acc], state.first_wm)
             for c in self.sensor_rules:
                 slots_all = c.slot_of[layer.sensor]
-                sel = np.flatnonzero(slots_all >= 0)
+                sel: np.ndarray | slice = np.flatnonzero(slots_all >= 0)
                 if len(sel) == 0:
                     continue
-                slots = slots_all[sel]
+                if len(sel) == len(slots_all):
+                    sel, slots = slice(None), slots_all  # every reading of the layer is this rule's
+                else:
+                    slots = slots_all[sel]
                 det: SensorDetector = c.detector  # type: ignore[assignment]
                 rs = state.rules[det.rule.id]
                 evals = det.evaluate(rs.detector, slots, layer, sel, rs.tracker.level[slots])

@@ -80,6 +80,15 @@ def track(st: TrackerState, slots: np.ndarray, t: np.ndarray, raw: np.ndarray,
     """
     cur = st.level[slots]
     up = raw > cur
+    if not up.any():  # the common case: nothing rises; only falls change state, pending rises lapse
+        down = raw < cur
+        if hold_ns > 0:
+            st.since[slots] = NO_TIME
+        if not down.any():
+            return down, cur, cur
+        new = np.where(down, raw, cur)
+        st.level[slots] = new
+        return down, cur, new
     since = st.since[slots]
     since = np.where(up, np.where(since == NO_TIME, t, since), NO_TIME)
     fire = up & (t - since >= hold_ns)

@@ -61,10 +61,17 @@ class Detector(ABC):
         return self.catalog.canonical_unit(int(self.subjects[0]))
 
 
+def dense(slots: np.ndarray, n: int) -> np.ndarray | slice:
+    """`slice(None)` when slots is every subject in order, so state arrays are used as views, not copies."""
+    if len(slots) == n and n and slots[0] == 0 and slots[-1] == n - 1 and bool((np.diff(slots) == 1).all()):
+        return slice(None)
+    return slots
+
+
 class SensorDetector(Detector):
     """Evaluated per reading, vectorised over the sensors of one layer."""
 
     @abstractmethod
-    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> Evaluation:
         """Grades for layer readings `sel` (positions in the layer) of subjects `slots`."""

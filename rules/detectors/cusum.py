@@ -27,7 +27,7 @@ class CusumDetector(SensorDetector):
         n = len(self.subjects)
         return {"baseline": self.baseline.new_state(n), "s_hi": np.zeros(n), "s_lo": np.zeros(n)}
 
-    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> Evaluation:
         t, v = layer.t[sel], layer.v[sel]
         bst = st["baseline"]

@@ -31,7 +31,7 @@ class DeadmanDetector(SensorDetector):
     def _deadline(self, slots: np.ndarray, prev_t: np.ndarray, first_wm: int) -> np.ndarray:
         return np.where(prev_t == NO_TIME, first_wm, prev_t) + self.after_ns[slots]
 
-    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> list[Evaluation]:
         t = layer.t[sel]
         deadline = self._deadline(slots, layer.prev_t[sel], layer.first_wm)

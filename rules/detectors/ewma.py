@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from rules.baseline import Baseline
-from rules.detectors.base import Evaluation, Layer, SensorDetector
+from rules.detectors.base import Evaluation, Layer, SensorDetector, dense
 from rules.levels import LevelTable
 from rules.schema import EwmaRule
 
@@ -36,20 +36,21 @@ class EwmaDetector(SensorDetector):
     def new_state(self) -> dict[str, Any]:
         return {"baseline": self.baseline.new_state(len(self.subjects))}
 
-    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> Evaluation:
         t, v = layer.t[sel], layer.v[sel]
         bst = st["baseline"]
-        cell = self.baseline.cells(slots, t)
+        cell = self.baseline.cells(dense(slots, len(self.subjects)), t)
         z, dev, ready = self.baseline.score(bst, cell, v)
         zd = directional(z, self.rule.direction)
         big_enough = directional(dev, self.rule.direction) >= self.rule.min_deviation
         raw = np.where(ready & big_enough, self.levels.above(zd, level), np.int8(0)).astype(np.int8)
         learn = raw == 0
         if learn.all():
-            self.baseline.learn(bst, cell, v, self.baseline.alpha[slots])
+            self.baseline.learn(bst, cell, v, self.baseline.alpha[cell if isinstance(cell, slice) else slots])
         elif learn.any():
-            self.baseline.learn(bst, cell[learn], v[learn], self.baseline.alpha[slots[learn]])
+            self.baseline.learn(bst, slots[learn] if isinstance(cell, slice) else cell[learn], v[learn],
+                                self.baseline.alpha[slots[learn]])
         return Evaluation(slots, t, raw, v, zd)
 
     def describe(self, grade: int, value: float, score: float) -> str:

@@ -20,7 +20,7 @@ class FlatlineDetector(SensorDetector):
         return {"run_v": np.zeros(n), "run_start": np.full(n, NO_TIME, dtype=np.int64),
                 "run_n": np.zeros(n, dtype=np.int32)}
 
-    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> Evaluation:
         t, v = layer.t[sel], layer.v[sel]
         run_n = st["run_n"][slots]

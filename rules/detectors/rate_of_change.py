@@ -13,11 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from rules.detectors.base import Evaluation, Layer, SensorDetector
+from rules.detectors.base import Evaluation, Layer, SensorDetector, dense
 from rules.levels import NO_TIME, LevelTable
 from rules.schema import RateOfChangeRule
-
-_MAX_TIME = np.iinfo(np.int64).max
 
 
 class RateOfChangeDetector(SensorDetector):
@@ -36,16 +34,18 @@ class RateOfChangeDetector(SensorDetector):
         return {"buf_t": np.full((n, k), NO_TIME, dtype=np.int64), "buf_v": np.zeros((n, k)),
                 "pos": np.zeros(n, dtype=np.int32)}
 
-    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> Evaluation:
         t, v = layer.t[sel], layer.v[sel]
-        rows_t = st["buf_t"][slots]  # empty cells hold NO_TIME, which is never inside a window
-        start = t - self.within_ns
-        oldest = np.where(rows_t >= start[:, None], rows_t, _MAX_TIME).argmin(axis=1)
-        has_ref = rows_t[np.arange(len(slots)), oldest] >= start
+        # The ring is in insertion (= time) order starting at `pos`, empty cells (NO_TIME) first, so the
+        # oldest reading inside the window is the first one after those older than the window.
+        pos = st["pos"][slots]
+        rows_t = st["buf_t"][dense(slots, len(self.subjects))]
+        older = (rows_t < (t - self.within_ns)[:, None]).sum(axis=1)
+        has_ref = older < self.depth
+        oldest = (pos + older) % self.depth
         amount = np.where(has_ref, self._signed(v - st["buf_v"][slots, oldest]), 0.0)
         raw = self.levels.above(amount, level, hyst_ratio=0.5)
-        pos = st["pos"][slots]
         st["buf_t"][slots, pos] = t
         st["buf_v"][slots, pos] = v
         st["pos"][slots] = (pos + 1) % self.depth

@@ -24,7 +24,7 @@ class ThresholdDetector(SensorDetector):
     def new_state(self) -> dict[str, Any]:
         return {}
 
-    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray,
+    def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> Evaluation:
         v = layer.v[sel]
         hyst = self.rule.hysteresis

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from sentinel.readings import NS
+from sentinel.readings import NS, epoch_ns
 
 # Event times outside this window are refused: 1970 timestamps come from loggers whose clock was never
 # set, and far-future ones would drag every event-time watermark with them.
@@ -26,25 +26,6 @@ _US = timedelta(microseconds=1)
 _QUALITY: dict[Any, int] = {"good": 0, "uncertain": 1, "bad": 2, 0: 0, 1: 1, 2: 2}
 NUMBER_TYPES = {int, float}
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def epoch_ns(num: int | float) -> int:
-    """Epoch number to ns by magnitude, as sentinel.readings.parse_time: s < 1e11 <= ms < 1e14 <= ns."""
-    if isinstance(num, int):
-        mag = abs(num)
-        if mag < 100_000_000_000:
-            return num * NS
-        if mag < 100_000_000_000_000:
-            return num * 1_000_000
-        return num
-    if not math.isfinite(num):
-        raise ValueError(f"{num} is not a time")
-    mag = abs(num)
-    if mag < 1e11:
-        return round(num * NS)
-    if mag < 1e14:
-        return round(num * 1_000_000) * 1000
-    return int(num)
 
 
 def text_ns(text: str) -> int:

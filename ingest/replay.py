@@ -98,16 +98,60 @@ def read_replay(path: str | Path, catalog: Catalog, *, received_ns: int = 0,
     return data
 
 
+class _Rows:
+    """Accepted rows, turned into numpy columns every CHUNK rows so a year of data fits in memory."""
+
+    CHUNK = 250_000
+
+    def __init__(self, source: str, catalog: Catalog, dead: list[DeadLetter], received_ns: int) -> None:
+        self.source, self.catalog, self.dead, self.received_ns = source, catalog, dead, received_ns
+        self.times: list[str] = []
+        self.sensors: list[int] = []
+        self.values: list[float] = []
+        self.quality: list[int] = []
+        self.lines: list[int] = []
+        self.batches: list[Batch] = []
+
+    def add(self, time: str, sensor: int, value: float, quality: int, line: int) -> None:
+        self.times.append(time)
+        self.sensors.append(sensor)
+        self.values.append(value)
+        self.quality.append(quality)
+        self.lines.append(line)
+        if len(self.times) >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.times:
+            return
+        cat, times, values, lines = self.catalog, self.times, self.values, self.lines
+        t = _times_to_ns(times, self.source, lines, self.dead, self.received_ns)
+        s = np.asarray(self.sensors, dtype=np.int32)
+        v = cat.to_canonical(s, np.asarray(values, dtype=np.float64))
+        ok = t != np.iinfo(np.int64).min
+        in_range = (v >= cat.lo[s]) & (v <= cat.hi[s])
+        for k in np.flatnonzero(ok & ~in_range):
+            sensor = cat.sensors[s[k]]
+            self.dead.append(DeadLetter.of(
+                f"{self.source}:{lines[k]}",
+                f"out of range: {values[k]:g} {sensor.unit} = {v[k]:g} canonical, outside "
+                f"[{cat.lo[s[k]]:g}, {cat.hi[s[k]]:g}]", f"{times[k]},{sensor.sensor_id},{values[k]}",
+                self.received_ns, "value"))
+        keep = ok & in_range
+        self.batches.append(Batch(s[keep], t[keep], v[keep], np.asarray(self.quality, dtype=np.uint8)[keep]))
+        self.times, self.sensors, self.values, self.quality, self.lines = [], [], [], [], []
+
+    def result(self, rows: int, form: str) -> ReplayData:
+        self.flush()
+        return ReplayData(Batch.concat(self.batches), self.dead, rows, form)
+
+
 def _read_long(reader, fh, lower: list[str], source: str, catalog: Catalog, received_ns: int,
                total: int, progress: Progress | None) -> ReplayData:
     ti, si, vi = lower.index("time"), lower.index("sensor_id"), lower.index("value")
     qi = lower.index("quality") if "quality" in lower else None
     dead: list[DeadLetter] = []
-    times: list[str] = []
-    sensors: list[int] = []
-    values: list[float] = []
-    quality: list[int] = []
-    lines: list[int] = []
+    out = _Rows(source, catalog, dead, received_ns)
     index = catalog.index
     rows = 0
     for row in reader:
@@ -142,12 +186,8 @@ def _read_long(reader, fh, lower: list[str], source: str, catalog: Catalog, rece
                 dead.append(DeadLetter.of(f"{source}:{line}", f"unknown quality {row[qi]!r}", ",".join(row),
                                           received_ns, "quality"))
                 continue
-        times.append(raw_t)
-        sensors.append(i)
-        values.append(value)
-        quality.append(q)
-        lines.append(line)
-    return _finish(times, sensors, values, quality, lines, source, catalog, dead, received_ns, rows, "long")
+        out.add(raw_t, i, value, q, line)
+    return out.result(rows, "long")
 
 
 def _read_wide(reader, fh, header: list[str], source: str, catalog: Catalog, received_ns: int,
@@ -161,10 +201,7 @@ def _read_wide(reader, fh, header: list[str], source: str, catalog: Catalog, rec
                                       name, received_ns, "sensor_id"))
         else:
             cols.append((c, i))
-    times: list[str] = []
-    sensors: list[int] = []
-    values: list[float] = []
-    lines: list[int] = []
+    out = _Rows(source, catalog, dead, received_ns)
     rows = 0
     for row in reader:
         rows += 1
@@ -188,33 +225,5 @@ def _read_wide(reader, fh, header: list[str], source: str, catalog: Catalog, rec
                 dead.append(DeadLetter.of(f"{source}:{line}", f"value {cell!r} is not a number", cell,
                                           received_ns, header[c]))
                 continue
-            times.append(t)
-            sensors.append(i)
-            values.append(value)
-            lines.append(line)
-    return _finish(times, sensors, values, [QUALITY_GOOD] * len(values), lines, source, catalog, dead,
-                   received_ns, rows, "wide")
-
-
-def _finish(times: list[str], sensors: list[int], values: list[float], quality: list[int], lines: list[int],
-            source: str, catalog: Catalog, dead: list[DeadLetter], received_ns: int, rows: int,
-            form: str) -> ReplayData:
-    t = _times_to_ns(times, source, lines, dead, received_ns)
-    s = np.asarray(sensors, dtype=np.int32)
-    v = catalog.to_canonical(s, np.asarray(values, dtype=np.float64))
-    ok = t != np.iinfo(np.int64).min
-    in_range = (v >= catalog.lo[s]) & (v <= catalog.hi[s])
-    for k in np.flatnonzero(ok & ~in_range):
-        sensor = catalog.sensors[s[k]]
-        dead.append(DeadLetter.of(
-            f"{source}:{lines[k]}",
-            f"out of range: {values[k]:g} {sensor.unit} = {v[k]:g} canonical, outside "
-            f"[{catalog.lo[s[k]]:g}, {catalog.hi[s[k]]:g}]", f"{times[k]},{sensor.sensor_id},{values[k]}",
-            received_ns, "value"))
-    keep = ok & in_range
-    batch = Batch(s[keep], t[keep], v[keep], np.asarray(quality, dtype=np.uint8)[keep])
-    return ReplayData(batch, dead, rows, form)
-
-
-def iter_batches(batch: Batch, size: int) -> list[Batch]:
-    return batch.split(max(1, size))
+            out.add(t, i, value, QUALITY_GOOD, line)
+    return out.result(rows, "wide")

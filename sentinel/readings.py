@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,19 +69,43 @@ def iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / NS, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def epoch_ns(num: int | float) -> int:
+    """Epoch number to ns by magnitude: seconds < 1e11 <= milliseconds < 1e14 <= microseconds < 1e17 <= ns.
+
+    Integers stay exact; floats are rounded to the microsecond.
+    """
+    if isinstance(num, float) and not math.isfinite(num):
+        raise ValueError(f"{num} is not a time")
+    mag = abs(num)
+    if isinstance(num, int):
+        if mag < 1e11:
+            return num * NS
+        if mag < 1e14:
+            return num * 1_000_000
+        if mag < 1e17:
+            return num * 1000
+        return num
+    if mag < 1e11:
+        return round(num * 1e6) * 1000
+    if mag < 1e14:
+        return round(num * 1e3) * 1000
+    if mag < 1e17:
+        return round(num) * 1000
+    return int(num)
+
+
 def parse_time(text: str) -> int:
-    """Parse ISO-8601 (naive means UTC) or epoch seconds/ms/ns into ns."""
+    """Parse ISO-8601 (naive means UTC) or an epoch number in s/ms/µs/ns (by magnitude) into ns."""
     text = text.strip()
+    body = text.lstrip("+-")
+    if body.isdigit():
+        return epoch_ns(int(text))
     try:
         num = float(text)
     except ValueError:
         pass
     else:
-        if abs(num) < 1e11:
-            return round(num * NS)
-        if abs(num) < 1e14:
-            return round(num * 1_000_000) * 1000
-        return int(text) if text.lstrip("-").isdigit() else int(num)
+        return epoch_ns(num)
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     return to_ns(datetime.fromisoformat(text))

@@ -185,9 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--alerts-out", help="write every alert as CSV for other scorers")
     bt.set_defaults(func=cmd_backtest)
 
+    from sentinel.influx_cli import add_influx_commands
     from sentinel.live_cli import add_live_commands
 
     add_live_commands(sub)
+    add_influx_commands(sub)
     return p
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -32,3 +34,33 @@ class Settings(BaseSettings):
     poll_timeout_s: float = 0.2
     stats_every_s: float = 30.0
     state_every_s: float = 60.0
+    # -- stores: SQLite (the default, embedded), InfluxDB, or both (sentinel/stores/influx.py) -------
+    store: Annotated[list[Literal["sqlite", "influx"]], NoDecode] = Field(
+        default_factory=lambda: ["sqlite"], min_length=1,
+        description='where results go: "sqlite", "influx" or "sqlite,influx" (also a JSON list)')
+    influx_url: str = "http://127.0.0.1:8086"
+    influx_org: str = "sentinel"
+    influx_bucket: str = "sentinel"
+    influx_token: SecretStr | None = None
+    influx_token_file: Path | None = Field(default=None, description="file holding the token (e.g. a secret)")
+    influx_spool_dir: Path = Field(default=Path("sentinel-influx-spool"),
+                                   description="on-disk queue for points InfluxDB has not taken yet")
+    influx_spool_max_bytes: int = Field(default=1 << 30, gt=0, description="spool bound; full = backpressure")
+    influx_batch_size: int = Field(default=10_000, gt=0, description="lines per write request (bench/influx_write)")
+    influx_flush_interval_s: float = Field(
+        default=0.0, ge=0, description="0: every write is sent (or spooled) before the call returns, as the "
+        "live runner's acknowledge-after-store needs; > 0 buffers up to this long (call flush())")
+    influx_gzip: bool = Field(default=True, description="compress writes; false when InfluxDB is on this host")
+    influx_timeout_s: float = Field(default=10.0, gt=0)
+    influx_retry_budget_s: float = Field(default=3.0, ge=0, description="retry time per flush before spooling")
+    influx_warm_hours: float = Field(default=0.0, ge=0, description="on start without a state file, learn "
+                                     "baselines from this many hours of readings in InfluxDB")
+    influx_downsample_bucket: str = "sentinel_1m"
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _split_store(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            return json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+        return v

@@ -19,6 +19,7 @@ from sentinel.live import LiveRunner
 from sentinel.pipeline import Pipeline
 from sentinel.rules_watch import RulesWatcher
 from sentinel.settings import Settings
+from sentinel.stores.base import Store
 from sentinel.stores.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,44 @@ def _alert_client(s: Settings) -> mqtt.Client:
     return client
 
 
+def build_store(s: Settings, catalog: Catalog) -> Store:
+    """The stores `s.store` names: SQLite alone (the default), InfluxDB alone, or both behind a MultiStore
+    (SQLite first: the console reads it). Points InfluxDB rejects become dead letters in SQLite when it is
+    there, else in InfluxDB's own `dead_letters` measurement."""
+    stores: list[Store] = []
+    sqlite = SQLiteStore(s.db, catalog) if "sqlite" in s.store else None
+    if sqlite is not None:
+        stores.append(sqlite)
+    if "influx" in s.store:
+        from sentinel.stores.influx import from_settings
+
+        influx = from_settings(s, catalog, on_dead_letter=sqlite.write_dead_letters if sqlite else None)
+        if sqlite is None:
+            influx.on_dead_letter = influx.write_dead_letters
+        stores.append(influx)
+    if len(stores) == 1:
+        return stores[0]
+    from sentinel.stores.multi import MultiStore
+
+    return MultiStore(*stores)
+
+
+def _warm(s: Settings, pipeline: Pipeline) -> None:
+    """Learn baselines from recent InfluxDB history (only when no state file was restored)."""
+    from influxdb_client import InfluxDBClient
+
+    from sentinel.stores.influx import resolve_token
+    from sentinel.warm import warm_start
+
+    token = resolve_token(s.influx_token, s.influx_token_file).get_secret_value()
+    with InfluxDBClient(url=s.influx_url, token=token, org=s.influx_org, timeout=int(s.influx_timeout_s * 1000)) as c:
+        try:
+            warm_start(pipeline.engine, pipeline.state, c, s.influx_org, s.influx_bucket, s.influx_warm_hours)
+        except Exception as exc:  # a cold start is worse than a warm one, not fatal
+            log.error("warm start from InfluxDB failed, starting cold: %s: %s", type(exc).__name__, exc)
+            pipeline.state = pipeline.engine.new_state()
+
+
 def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) -> LiveApp:
     ruleset = load_rules(s.rules or None)
     scheme = TopicScheme(s.mqtt_prefix)
@@ -59,7 +98,7 @@ def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) 
         notifiers.append(MqttNotifier(alert_client, prefix=scheme.alerts_root))
     if s.webhook_url:
         notifiers.append(ThreadedNotifier(WebhookNotifier(s.webhook_url), name="webhook"))
-    store = SQLiteStore(s.db, catalog)
+    store = build_store(s, catalog)
     pipeline = Pipeline(catalog, ruleset, store=store, notifiers=notifiers, resolve_after_s=s.resolve_after_s)
     source = MqttSource(s.mqtt_host, s.mqtt_port, client_id=s.mqtt_client_id, shared_group=s.mqtt_shared_group,
                         username=s.mqtt_username,
@@ -69,9 +108,10 @@ def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) 
     runner = LiveRunner(pipeline, source, Decoder(catalog, scheme), watcher=watcher, state_path=s.state,
                         poll_max=s.poll_max, poll_timeout_s=s.poll_timeout_s, stats_every_s=s.stats_every_s,
                         state_every_s=s.state_every_s)
-    runner.restore_state()
-    log.info("sentinel: %d sensors in %d zones, %d rules, MQTT %s:%d (%s), store %s", len(catalog),
+    if not runner.restore_state() and s.influx_warm_hours > 0 and "influx" in s.store:
+        _warm(s, pipeline)
+    log.info("sentinel: %d sensors in %d zones, %d rules, MQTT %s:%d (%s), store %r", len(catalog),
              len(catalog.zones), len(ruleset.enabled()), s.mqtt_host, s.mqtt_port,
              scheme.shared_readings_filter(s.mqtt_shared_group) if s.mqtt_shared_group else scheme.readings_filter(),
-             s.db)
+             store)
     return LiveApp(runner, alert_client)

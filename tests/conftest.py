@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-pytest_plugins = ["tests.conftest_mqtt"]
+pytest_plugins = ["tests.conftest_mqtt", "tests.conftest_influx"]
 
 
 def require(what: str, found: str | None) -> str:

@@ -19,6 +19,7 @@ from ingest.mqtt_source import MqttSource
 from rules import snapshot
 from sentinel.pipeline import Pipeline
 from sentinel.rules_watch import RulesWatcher
+from sentinel.stores.base import StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +54,26 @@ class LiveRunner:
             snapshot.save(self.state_path, self.pipeline.state, {"alerts": self.pipeline.book.snapshot()})
 
     def step(self) -> int:
-        """One poll-decode-process-ack round; returns the number of messages handled."""
+        """One poll-decode-process-ack round; returns the number of messages handled.
+
+        While a store is full the same batch is retried with growing pauses and nothing is acknowledged,
+        so the broker keeps the backlog (and stops sending once our in-flight window is full).
+        """
         messages = self.source.poll(self.poll_max, self.poll_timeout_s)
         if not messages:
             return 0
         decoded = self.decoder.decode_many(messages)
-        self.pipeline.process(decoded.batch, decoded.dead_letters)
+        pause = 1.0
+        while True:
+            try:
+                self.pipeline.process(decoded.batch, decoded.dead_letters)
+                break
+            except StoreFull as exc:
+                log.error("store full, holding %d message(s) unacknowledged; retrying in %.0f s: %s",
+                          len(messages), pause, exc)
+                if self.stop_event.wait(pause):
+                    raise
+                pause = min(pause * 2, 30.0)
         self.source.ack(messages)
         self.messages += len(messages)
         self.idle_since = time.monotonic()
@@ -66,6 +81,7 @@ class LiveRunner:
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
         last_stats = last_state = time.monotonic()
+        clean = False
         try:
             while not self.stop_event.is_set() and not (until and until()):
                 self.step()
@@ -77,11 +93,16 @@ class LiveRunner:
                 if now - last_stats >= self.stats_every_s:
                     last_stats = now
                     log.info("stats: %s; mqtt %s", self.pipeline.counters.as_dict(), self.source.stats())
-                if self.state_path is not None and now - last_state >= self.state_every_s:
+                if (self.state_path is not None and now - last_state >= self.state_every_s
+                        and not self.pipeline.outputs_pending):
                     last_state = now
                     self.save_state()
+            clean = True
         finally:
-            self.save_state()
+            # after a failure the engine may be ahead of what was acknowledged: keep the last good
+            # snapshot, so the redelivered messages are evaluated again on restart
+            if clean and not self.pipeline.outputs_pending:
+                self.save_state()
 
     def stop(self) -> None:
         self.stop_event.set()

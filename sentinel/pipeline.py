@@ -22,7 +22,7 @@ from sentinel.catalog import Catalog
 from sentinel.deadletter import DeadLetter
 from sentinel.detections import Detection
 from sentinel.readings import Batch
-from sentinel.stores.base import Store
+from sentinel.stores.base import Store, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,7 @@ class Pipeline:
         self.notifiers = list(notifiers)
         self.counters = Counters()
         self.alerts: dict[str, Alert] = {}  # every alert seen this run, latest snapshot (for backtests)
+        self._pending: list[tuple[list[Detection], list[AlertChange]]] = []
 
     def reload(self, ruleset: RuleSet) -> None:
         """Swap rules while running; rules whose definition is unchanged keep their state and alarms."""
@@ -74,6 +75,18 @@ class Pipeline:
         log.info("rules reloaded: %d rules from %s", len(ruleset.enabled()), ", ".join(ruleset.sources))
 
     def process(self, batch: Batch, dead_letters: Sequence[DeadLetter] = ()) -> StepOutcome:
+        """Store the input, evaluate it, store and announce what it caused.
+
+        The input is stored before the engine sees it: a store that refuses data (StoreFull) leaves the
+        engine untouched, so the caller can hold back its acknowledgement and retry the same batch.
+        Outputs a full store refused are kept and written first on the next call.
+        """
+        self._write_pending()
+        if self.store is not None:
+            if len(batch):
+                self.store.write_readings(batch)
+            if dead_letters:
+                self.store.write_dead_letters(dead_letters)
         step = self.engine.step(self.state, batch)
         changes = self.book.apply(step.detections, step.watermark) if step.watermark != NO_TIME else []
         c = self.counters
@@ -88,15 +101,13 @@ class Pipeline:
             c.dead_letters[letter.reason.split(":")[0]] += 1
         for ch in changes:
             self.alerts[ch.alert.alert_id] = ch.alert
-        if self.store is not None:
-            if len(batch):
-                self.store.write_readings(batch)
-            if dead_letters:
-                self.store.write_dead_letters(dead_letters)
-            if step.detections:
-                self.store.write_detections(step.detections)
-            if changes:
-                self.store.write_alert_changes(changes)
+        if step.detections or changes:
+            self._pending.append((step.detections, changes))
+            try:
+                self._write_pending()
+            except StoreFull:
+                log.warning("store full: %d detection(s) and %d alert change(s) kept to write later",
+                            len(step.detections), len(changes))
         if changes:
             for n in self.notifiers:
                 try:
@@ -104,6 +115,21 @@ class Pipeline:
                 except Exception:  # a broken notifier must not stop detection
                     log.exception("notifier %s failed", type(n).__name__)
         return StepOutcome(step.detections, changes)
+
+    @property
+    def outputs_pending(self) -> bool:
+        return bool(self._pending)
+
+    def _write_pending(self) -> None:
+        while self._pending and self.store is not None:
+            detections, changes = self._pending[0]
+            if detections:
+                self.store.write_detections(detections)
+            if changes:
+                self.store.write_alert_changes(changes)
+            self._pending.pop(0)
+        if self.store is None:
+            self._pending.clear()
 
     def close(self) -> None:
         for n in self.notifiers:

@@ -12,6 +12,14 @@ if TYPE_CHECKING:
     from sentinel.readings import Batch
 
 
+class StoreFull(RuntimeError):
+    """A store refuses more data for now (e.g. its disk spool is at its bound while InfluxDB is down).
+
+    Raised before anything of the refused write is kept: the caller must not acknowledge its input and
+    should retry later, so the backlog waits upstream (the MQTT broker) instead of being dropped.
+    """
+
+
 @runtime_checkable
 class Store(Protocol):
     """Writes are durable once the call returns (or spooled, for remote stores); re-sent data overwrites."""

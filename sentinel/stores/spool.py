@@ -24,13 +24,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sentinel.stores.base import StoreFull
+
 log = logging.getLogger(__name__)
 
 SUFFIX = ".lp.gz"
 HEADER = "# sentinel-spool v1"
 
 
-class SpoolFull(RuntimeError):
+class SpoolFull(StoreFull):
     """The spool is at its byte bound: stop acknowledging input until it drains (backpressure)."""
 
 

@@ -239,6 +239,9 @@ class SQLiteStore:
             " ORDER BY received_ns DESC, id DESC LIMIT ?", (limit,)).fetchall()
         return [DeadLetter(*r) for r in rows]
 
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
     def __enter__(self) -> SQLiteStore:
         return self
 

@@ -64,9 +64,13 @@ class LiveRunner:
             return 0
         decoded = self.decoder.decode_many(messages)
         pause = 1.0
+        processed = False
         while True:
             try:
-                self.pipeline.process(decoded.batch, decoded.dead_letters)
+                if not processed:
+                    self.pipeline.process(decoded.batch, decoded.dead_letters)
+                    processed = True
+                self.pipeline.flush()  # whatever a store buffers is durable before the broker forgets it
                 break
             except StoreFull as exc:
                 log.error("store full, holding %d message(s) unacknowledged; retrying in %.0f s: %s",

@@ -131,6 +131,11 @@ class Pipeline:
         if self.store is None:
             self._pending.clear()
 
+    def flush(self) -> None:
+        """Make everything stored so far durable (a no-op for SQLite, a write or spool for InfluxDB)."""
+        if self.store is not None:
+            self.store.flush()
+
     def close(self) -> None:
         for n in self.notifiers:
             n.close()

@@ -57,6 +57,7 @@ class StepResult:
     out_of_order: int = 0
     bad_quality: int = 0
     watermark: int = NO_TIME
+    horizon: int = NO_TIME  # no later step emits a detection older than this (zone buckets lag behind)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ class CompiledRule:
     detector: Detector
     slot_of: np.ndarray | None  # catalog index -> slot (sensor rules)
     fingerprint: str
+
+    @property
+    def deadman(self) -> bool:
+        return isinstance(self.detector, DeadmanDetector)
 
 
 class Engine:
@@ -96,6 +101,8 @@ class Engine:
             if isinstance(det, DeadmanDetector):
                 self.deadman_rules.append(compiled)
         self._names = [s.sensor_id for s in catalog.sensors]
+        # zone detections are stamped at their bucket's end, which is final only `lateness` later
+        self.detection_lag_ns = (self.zone_flows.width + self.zone_flows.lateness) if self.zone_rules else 0
 
     @property
     def rules(self) -> list[CompiledRule]:
@@ -126,7 +133,8 @@ class Engine:
     def step(self, state: EngineState, batch: Batch) -> StepResult:
         n = len(batch)
         out: list[Detection] = []
-        result = StepResult(out, watermark=state.watermark)
+        result = StepResult(out, watermark=state.watermark,
+                            horizon=state.watermark - self.detection_lag_ns if state.watermark != NO_TIME else NO_TIME)
         if n == 0:
             return result
         if state.first_wm == NO_TIME:
@@ -148,12 +156,13 @@ class Engine:
                                         state.first_wm), out)
         out.sort(key=Detection.sort_key)
         result.watermark = state.watermark
+        result.horizon = state.watermark - self.detection_lag_ns
         return result
 
     def _per_sensor(self, state: EngineState, batch: Batch, wm_before: np.ndarray,
                     result: StepResult) -> np.ndarray:
         n = len(batch)
-        sensor, t, v = batch.sensor, batch.time_ns, batch.value
+        sensor, t = batch.sensor, batch.time_ns
         layer_order, bounds = self._layers(sensor)
         accepted = np.zeros(n, dtype=bool)
         good = batch.quality != QUALITY_BAD
@@ -171,18 +180,21 @@ class Engine:
                 acc, prev = idx[ok], last[ok]
                 state.last_t[s[ok]] = tt[ok]
             accepted[acc] = True
-            use = good[acc]
-            if not use.all():
-                result.bad_quality += int((~use).sum())
-                acc, prev = acc[use], prev[use]
             if len(acc) == 0:
                 continue
-            if len(acc) == len(batch):  # the whole batch is one clean layer: use its arrays as they are
-                layer = Layer(sensor, t, v, prev, wm_before, state.first_wm)
+            # a bad-quality reading still proves the sensor is alive (deadman sees it); no rule judges it
+            alive = self._layer(batch, acc, prev, wm_before, state.first_wm)
+            use = good[acc]
+            if use.all():
+                layer = alive
             else:
-                layer = Layer(sensor[acc], t[acc], v[acc], prev, wm_before[acc], state.first_wm)
+                result.bad_quality += int((~use).sum())
+                layer = self._layer(batch, acc[use], prev[use], wm_before, state.first_wm)
             for c in self.sensor_rules:
-                slots_all = c.slot_of[layer.sensor]
+                lay = alive if c.deadman else layer
+                if len(lay.sensor) == 0:
+                    continue
+                slots_all = c.slot_of[lay.sensor]
                 sel: np.ndarray | slice = np.flatnonzero(slots_all >= 0)
                 if len(sel) == 0:
                     continue
@@ -192,11 +204,17 @@ class Engine:
                     slots = slots_all[sel]
                 det: SensorDetector = c.detector  # type: ignore[assignment]
                 rs = state.rules[det.rule.id]
-                evals = det.evaluate(rs.detector, slots, layer, sel, rs.tracker.level[slots])
+                evals = det.evaluate(rs.detector, slots, lay, sel, rs.tracker.level[slots])
                 for ev in evals if isinstance(evals, list) else (evals,):
                     self._emit(c, rs, ev, result.detections)
         result.accepted += int(accepted.sum())
         return accepted
+
+    @staticmethod
+    def _layer(batch: Batch, acc: np.ndarray, prev: np.ndarray, wm_before: np.ndarray, first_wm: int) -> Layer:
+        if len(acc) == len(batch):  # the whole batch is one clean layer: use its arrays as they are
+            return Layer(batch.sensor, batch.time_ns, batch.value, prev, wm_before, first_wm)
+        return Layer(batch.sensor[acc], batch.time_ns[acc], batch.value[acc], prev, wm_before[acc], first_wm)
 
     def _layers(self, sensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Arrival-ordered positions grouped by each sensor's k-th reading, and the layer bounds."""
@@ -225,7 +243,7 @@ class Engine:
                 continue
             seg = slice(start, end + 1)
             m = use[seg]
-            zf.add(zst, batch.sensor[seg][m], batch.time_ns[seg][m], batch.value[seg][m])
+            held = zf.add(zst, batch.sensor[seg][m], batch.time_ns[seg][m], batch.value[seg][m])
             for bucket in zf.finalize(zst, int(wm_after[end])):
                 for c in self.zone_rules:
                     det: ZoneDetector = c.detector  # type: ignore[assignment]
@@ -233,6 +251,8 @@ class Engine:
                     ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
                     if ev is not None:
                         self._emit(c, rs, ev, out)
+            if len(held[0]):
+                zf.add(zst, *held)  # now within the ring: finalizing moved up to its watermark
             start = end + 1
 
     # -- emission ---------------------------------------------------------------------------------
@@ -250,11 +270,11 @@ class Engine:
             subject_idx = int(det.subjects[ev.slots[i]])
             if det.zone_level:
                 network, zone = self.catalog.zones[subject_idx].split("/", 1)
-                subject, sensor_id = zone, None
+                subject, sensor_id, unit = zone, None, "m3/h"
             else:
                 sensor_id = self._names[subject_idx]
                 network, zone = self.catalog.zone_of(subject_idx)
-                subject = sensor_id
+                subject, unit = sensor_id, self.catalog.canonical_unit(subject_idx)
             transition = ("raised" if o == 0 else "cleared" if nw == 0 else
                           "escalated" if nw > o else "deescalated")
             value, score = float(ev.value[i]), float(ev.score[i])
@@ -263,5 +283,5 @@ class Engine:
                 rule_id=rule.id, kind=det.kind, network=network, zone=zone, subject=subject,
                 sensor_id=sensor_id, time_ns=int(ev.t[i]), transition=transition,
                 severity=Severity(nw) if nw else None, value=value, score=score,
-                message=det.describe(grade, value, score) if nw else "back to normal",
+                message=det.describe(grade, value, score, unit) if nw else "back to normal",
             ))

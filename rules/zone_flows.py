@@ -72,19 +72,28 @@ class ZoneFlows:
         if st.next_final is None:
             st.next_final = int(self.final_index(first_t))
 
-    def add(self, st: ZoneFlowState, sensor: np.ndarray, t: np.ndarray, v: np.ndarray) -> None:
-        """Accumulate accepted readings (one segment: all share the same final index)."""
+    def add(self, st: ZoneFlowState, sensor: np.ndarray, t: np.ndarray,
+            v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Accumulate accepted readings of one segment (all share the same final index).
+
+        Returns the readings too far ahead for the ring (the one that ends a data gap): the caller adds
+        them again after finalizing, when their bucket has come within reach.
+        """
         slot = self.member_slot[sensor]
         keep = slot >= 0
+        empty = (sensor[:0], t[:0], v[:0])
         if not keep.any():
-            return
-        slot, t, v = slot[keep], t[keep], v[keep]
+            return empty
+        sensor, slot, t, v = sensor[keep], slot[keep], t[keep], v[keep]
         bucket = t // self.width
         on_time = bucket >= st.next_final
         st.late += int((~on_time).sum())
-        ring = bucket[on_time] % self.ring
-        np.add.at(st.sums, (slot[on_time], ring), v[on_time])
-        np.add.at(st.counts, (slot[on_time], ring), 1)
+        ahead = bucket >= st.next_final + self.ring
+        now = on_time & ~ahead
+        ring = bucket[now] % self.ring
+        np.add.at(st.sums, (slot[now], ring), v[now])
+        np.add.at(st.counts, (slot[now], ring), 1)
+        return (sensor[ahead], t[ahead], v[ahead]) if ahead.any() else empty
 
     def finalize(self, st: ZoneFlowState, watermark: int) -> list[FinalBucket]:
         if st.next_final is None:

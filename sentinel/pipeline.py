@@ -88,7 +88,7 @@ class Pipeline:
             if dead_letters:
                 self.store.write_dead_letters(dead_letters)
         step = self.engine.step(self.state, batch)
-        changes = self.book.apply(step.detections, step.watermark) if step.watermark != NO_TIME else []
+        changes = self.book.apply(step.detections, step.horizon) if step.watermark != NO_TIME else []
         c = self.counters
         c.readings_in += len(batch)
         c.accepted += step.accepted

@@ -52,13 +52,8 @@ class Detector(ABC):
         """Fresh state: a dict of numpy arrays (or array dataclasses) sized by the subjects."""
 
     @abstractmethod
-    def describe(self, grade: int, value: float, score: float) -> str:
-        """One line an operator can act on."""
-
-    def unit(self) -> str:
-        if self.zone_level or len(self.subjects) == 0:
-            return ""
-        return self.catalog.canonical_unit(int(self.subjects[0]))
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
+        """One line an operator can act on; `unit` is the subject's canonical unit."""
 
 
 def dense(slots: np.ndarray, n: int) -> np.ndarray | slice:

@@ -48,7 +48,7 @@ class CusumDetector(SensorDetector):
             self.baseline.learn(bst, cell[learn], v[learn], self.baseline.alpha[slots[learn]])
         return Evaluation(slots, t, raw, v, stat)
 
-    def describe(self, grade: int, value: float, score: float) -> str:
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         way = {"high": "upward", "low": "downward", "either": "persistent"}[self.rule.direction]
         return (f"{way} drift: CUSUM {score:.1f} (limit {self.levels.threshold_for(grade):g}); "
-                f"now {value:.4g} {self.unit()}")
+                f"now {value:.4g} {unit}")

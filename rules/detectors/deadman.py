@@ -61,5 +61,5 @@ class DeadmanDetector(SensorDetector):
         return Evaluation(s, deadline[due], np.full(len(s), np.int8(self.rule.severity), dtype=np.int8),
                           silent_s, silent_s)
 
-    def describe(self, grade: int, value: float, score: float) -> str:
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return f"no data for {score / 60:.0f} min (deadman)"

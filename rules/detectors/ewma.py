@@ -53,6 +53,6 @@ class EwmaDetector(SensorDetector):
                                 self.baseline.alpha[slots[learn]])
         return Evaluation(slots, t, raw, v, zd)
 
-    def describe(self, grade: int, value: float, score: float) -> str:
-        return (f"{value:.4g} {self.unit()} is {score:.1f} sigma from its learned baseline "
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
+        return (f"{value:.4g} {unit} is {score:.1f} sigma from its learned baseline "
                 f"(limit {self.levels.threshold_for(grade):g})")

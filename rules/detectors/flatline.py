@@ -37,5 +37,5 @@ class FlatlineDetector(SensorDetector):
         raw = np.where(stuck, np.int8(self.rule.severity), np.int8(0)).astype(np.int8)
         return Evaluation(slots, t, raw, v, stuck_s)
 
-    def describe(self, grade: int, value: float, score: float) -> str:
-        return f"stuck at {value:.6g} {self.unit()} for {score / 60:.0f} min (sensor fault?)"
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
+        return f"stuck at {value:.6g} {unit} for {score / 60:.0f} min (sensor fault?)"

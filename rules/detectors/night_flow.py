@@ -81,6 +81,6 @@ class NightFlowDetector(ZoneDetector):
         return Evaluation(slots, np.full(len(slots), t, dtype=np.int64), raw, x, ratio,
                           {"baseline": base})
 
-    def describe(self, grade: int, value: float, score: float) -> str:
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"minimum night flow {value:.3g} m3/h is {score * 100:.0f}% above its learned baseline "
                 f"(limit {self.levels.threshold_for(grade) * 100:.0f}%): possible leak")

@@ -58,8 +58,7 @@ class RateOfChangeDetector(SensorDetector):
             return change
         return np.abs(change)
 
-    def describe(self, grade: int, value: float, score: float) -> str:
-        unit = self.unit()
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         verb = {"falling": "fell", "rising": "rose", "either": "moved"}[self.rule.direction]
         return (f"{verb} {score:.4g} {unit} within {self.rule.within:g} s (limit "
                 f"{self.levels.threshold_for(grade):g} {unit}); now {value:.4g} {unit}")

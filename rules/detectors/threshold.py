@@ -35,8 +35,7 @@ class ThresholdDetector(SensorDetector):
             raw = np.maximum(raw, self.low.below(v, level, hyst))
         return Evaluation(slots, layer.t[sel], raw, v, v)
 
-    def describe(self, grade: int, value: float, score: float) -> str:
-        unit = self.unit()
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         if self.high and (not self.low or value > self.low.threshold_for(1)):
             return f"{value:.4g} {unit} above {self.high.threshold_for(grade):g} {unit}"
         return f"{value:.4g} {unit} below {self.low.threshold_for(grade):g} {unit}"

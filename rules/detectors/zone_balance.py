@@ -47,6 +47,6 @@ class ZoneBalanceDetector(ZoneDetector):
             self.baseline.learn(st["baseline"], cell[learn], x[learn], self.baseline.alpha[slots[learn]])
         return Evaluation(slots, t, raw, x, z)
 
-    def describe(self, grade: int, value: float, score: float) -> str:
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"zone net inflow {value:.4g} m3/h is {score:.1f} sigma above its learned profile "
                 f"(limit {self.levels.threshold_for(grade):g}): burst or unmetered outflow?")

@@ -75,11 +75,13 @@ class AlertBook:
         detection's time are resolved before that detection is applied, wherever the batch boundaries fall.
         """
         changes: list[AlertChange] = []
+        wm = max(watermark_ns, self.watermark_ns if self.watermark_ns is not None else watermark_ns)
         for d in sorted(detections, key=Detection.sort_key):
-            self._resolve_due(d.time_ns, changes)
+            # never resolve past the horizon: a later call may still bring an older detection that
+            # reactivates the alert, and live (small batches) must decide as replay (large ones) does
+            self._resolve_due(min(d.time_ns, wm), changes)
+            self._resolve_own(d, changes)
             self._apply_one(d, changes)
-        latest = max((d.time_ns for d in detections), default=watermark_ns)
-        wm = max(watermark_ns, latest, self.watermark_ns if self.watermark_ns is not None else watermark_ns)
         self.watermark_ns = wm
         self._resolve_due(wm, changes)
         self._prune_last_start(wm)
@@ -144,6 +146,18 @@ class AlertBook:
                 continue  # reactivated or resolved by hand since
             if a.cleared_ns + self._resolve_after_ns != due:
                 continue  # cleared again later; a newer entry is queued
+            new = a.evolve(state="resolved", resolved_ns=due, updated_ns=due)
+            self._close(new)
+            out.append(AlertChange(new, "resolved", due))
+
+    def _resolve_own(self, d: Detection, out: list[AlertChange]) -> None:
+        """A key's detections come in time order, so one at or after its own alert's recovery time
+        proves the alert recovered first, whatever the horizon says about other keys."""
+        a = self._open.get(d.key)
+        if a is None or a.cleared_ns is None:
+            return
+        due = a.cleared_ns + self._resolve_after_ns
+        if due <= d.time_ns:
             new = a.evolve(state="resolved", resolved_ns=due, updated_ns=due)
             self._close(new)
             out.append(AlertChange(new, "resolved", due))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -92,6 +93,14 @@ class ThresholdRule(RuleBase):
     def _one_side(self) -> ThresholdRule:
         if self.high is None and self.low is None:
             raise ValueError("a threshold rule needs `high`, `low` or both")
+        for side, worse in (("high", "higher"), ("low", "lower")):
+            levels = getattr(self, side)
+            if isinstance(levels, dict):
+                ordered = [levels[g] for g in sorted(levels)]
+                rising = all(a < b for a, b in pairwise(ordered))
+                falling = all(a > b for a, b in pairwise(ordered))
+                if not (rising if side == "high" else falling):
+                    raise ValueError(f"`{side}` limits must get {worse} from yellow to orange to red")
         return self
 
 

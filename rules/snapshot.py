@@ -8,7 +8,9 @@ so a changed rule simply starts fresh while the others keep what they learned.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ import numpy as np
 
 from rules.engine import Engine, EngineState
 from rules.levels import NO_TIME
+from sentinel.catalog import Catalog
+
+log = logging.getLogger(__name__)
 
 _META = "__meta__"
 
@@ -31,13 +36,20 @@ def _walk(obj: Any, prefix: str, out: dict[str, np.ndarray]) -> None:
             _walk(getattr(obj, f.name), f"{prefix}/{f.name}", out)
 
 
-def flatten(state: EngineState) -> dict[str, np.ndarray]:
+def catalog_fingerprint(catalog: Catalog) -> str:
+    """Which sensor is at which index, with its zone and role: state only fits the catalog it came from."""
+    ids = "\n".join(f"{s.sensor_id},{s.network},{s.zone},{s.quantity},{s.role}" for s in catalog.sensors)
+    return hashlib.sha256(ids.encode()).hexdigest()[:16]
+
+
+def flatten(state: EngineState, engine: Engine | None = None) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     _walk(state.rules, "rules", arrays)
     if state.zone_flows is not None:
         _walk(state.zone_flows, "zone_flows", arrays)
     arrays["last_t"] = state.last_t
     meta = {
+        "catalog": catalog_fingerprint(engine.catalog) if engine is not None else None,
         "watermark": state.watermark, "first_wm": state.first_wm, "zone_fingerprint": state.zone_fingerprint,
         "zone_next_final": state.zone_flows.next_final if state.zone_flows else None,
         "zone_late": state.zone_flows.late if state.zone_flows else 0,
@@ -50,8 +62,11 @@ def flatten(state: EngineState) -> dict[str, np.ndarray]:
 def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
     meta = json.loads(bytes(arrays[_META]).decode())
     state = engine.new_state()
-    if len(arrays["last_t"]) != len(state.last_t):
-        return state  # a different catalog: nothing carries over safely
+    saved_catalog = meta.get("catalog")
+    if len(arrays["last_t"]) != len(state.last_t) or (
+            saved_catalog is not None and saved_catalog != catalog_fingerprint(engine.catalog)):
+        log.warning("saved engine state is for another sensor catalog: starting fresh")
+        return state
     fresh: dict[str, np.ndarray] = {}
     _walk(state.rules, "rules", fresh)
     same_zones = meta["zone_fingerprint"] == state.zone_fingerprint and state.zone_flows is not None
@@ -73,10 +88,10 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
     return state
 
 
-def save(path: str | Path, state: EngineState, extra: dict | None = None) -> None:
+def save(path: str | Path, state: EngineState, extra: dict | None = None, engine: Engine | None = None) -> None:
     """Atomically write the state (and an optional JSON-able `extra`, e.g. the alert book)."""
     path = Path(path)
-    arrays = flatten(state)
+    arrays = flatten(state, engine)
     if extra is not None:
         arrays["__extra__"] = np.frombuffer(json.dumps(extra).encode(), dtype=np.uint8)
     tmp = path.with_name(path.name + ".tmp")

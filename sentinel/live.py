@@ -47,11 +47,13 @@ class LiveRunner:
             self.pipeline.book = AlertBook.restore(extra["alerts"], self.pipeline.book.resolve_after_s)
         log.info("restored engine and alert state from %s (%d open alerts)", self.state_path,
                  len(self.pipeline.book.open_alerts()))
+        self.pipeline.reconcile_alerts()
         return True
 
     def save_state(self) -> None:
         if self.state_path is not None:
-            snapshot.save(self.state_path, self.pipeline.state, {"alerts": self.pipeline.book.snapshot()})
+            snapshot.save(self.state_path, self.pipeline.state, {"alerts": self.pipeline.book.snapshot()},
+                          engine=self.pipeline.engine)
 
     def step(self) -> int:
         """One poll-decode-process-ack round; returns the number of messages handled.

@@ -7,10 +7,13 @@ acknowledges its input, so a crash loses nothing that was acknowledged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from alerts.lifecycle import AlertBook
 from alerts.model import Alert, AlertChange
@@ -73,6 +76,43 @@ class Pipeline:
         self.state = engine.adopt(self.state)
         self.engine = engine
         log.info("rules reloaded: %d rules from %s", len(ruleset.enabled()), ", ".join(ruleset.sources))
+        self.reconcile_alerts()
+
+    def reconcile_alerts(self) -> list[AlertChange]:
+        """Clear open alerts the engine no longer holds raised (rule changed, removed, or state reset):
+        nothing else would ever clear them. Call after a reload or a state restore."""
+        raised: set[tuple[str, str]] = set()
+        for c in self.engine.rules:
+            det = c.detector
+            rs = self.state.rules[det.rule.id]
+            for slot in np.flatnonzero(rs.tracker.level > 0):
+                idx = int(det.subjects[slot])
+                zone_name = self.catalog.zones[idx].split("/", 1)[1] if det.zone_level else ""
+                raised.add((det.rule.id, zone_name or self.catalog.sensors[idx].sensor_id))
+        now = self.state.watermark
+        orphans = [a for a in self.book.open_alerts() if a.cleared_ns is None and a.key not in raised]
+        if not orphans or now == NO_TIME:
+            return []
+        cleared = [Detection(rule_id=a.rule_id, kind=a.kind, network=a.network, zone=a.zone, subject=a.subject,
+                             sensor_id=a.sensor_id, time_ns=max(now, a.updated_ns), transition="cleared",
+                             severity=None, value=a.value, score=0.0,
+                             message="rule changed or its state was reset: no longer evaluated as raised")
+                   for a in orphans]
+        changes = self.book.apply(cleared, now - self.engine.detection_lag_ns)
+        log.warning("cleared %d open alert(s) whose rule state was reset: %s", len(orphans),
+                    ", ".join(f"{a.rule_id}/{a.subject}" for a in orphans))
+        self._pending.append((cleared, changes))
+        with contextlib.suppress(StoreFull):  # else written before the next batch
+            self._write_pending()
+        self._notify(changes)
+        return changes
+
+    def _notify(self, changes: list[AlertChange]) -> None:
+        for n in self.notifiers:
+            try:
+                n.notify(changes)
+            except Exception:  # a broken notifier must not stop detection
+                log.exception("notifier %s failed", type(n).__name__)
 
     def process(self, batch: Batch, dead_letters: Sequence[DeadLetter] = ()) -> StepOutcome:
         """Store the input, evaluate it, store and announce what it caused.
@@ -109,11 +149,7 @@ class Pipeline:
                 log.warning("store full: %d detection(s) and %d alert change(s) kept to write later",
                             len(step.detections), len(changes))
         if changes:
-            for n in self.notifiers:
-                try:
-                    n.notify(changes)
-                except Exception:  # a broken notifier must not stop detection
-                    log.exception("notifier %s failed", type(n).__name__)
+            self._notify(changes)
         return StepOutcome(step.detections, changes)
 
     @property
@@ -132,7 +168,9 @@ class Pipeline:
             self._pending.clear()
 
     def flush(self) -> None:
-        """Make everything stored so far durable (a no-op for SQLite, a write or spool for InfluxDB)."""
+        """Make everything stored so far durable (a no-op for SQLite, a write or spool for InfluxDB);
+        raises StoreFull while outputs a full store refused are still waiting."""
+        self._write_pending()
         if self.store is not None:
             self.store.flush()
 

@@ -22,6 +22,7 @@ from influxdb_client import InfluxDBClient
 from influxdb_client.domain.dialect import Dialect
 
 from rules.engine import Engine, EngineState
+from rules.levels import NO_TIME
 from sentinel.catalog import Catalog
 from sentinel.readings import NS, Batch
 from sentinel.stores.influx_schema import READINGS
@@ -102,6 +103,14 @@ class WarmResult:
     seconds: float
 
 
+def forget_alarms(state: EngineState) -> None:
+    """Keep what history taught the baselines, not its alarms: no alert exists for them, so a condition
+    still present when going live must raise again (and then clear) like any other."""
+    for rs in state.rules.values():
+        rs.tracker.level[:] = 0
+        rs.tracker.since[:] = NO_TIME
+
+
 def warm_start(engine: Engine, state: EngineState, client: InfluxDBClient, org: str, bucket: str, hours: float,
                *, now_ns: int | None = None, window_ns: int = WINDOW_NS) -> WarmResult:
     """Run the last `hours` of readings (before `now_ns`, default: now) through `engine` on `state`.
@@ -118,6 +127,7 @@ def warm_start(engine: Engine, state: EngineState, client: InfluxDBClient, org: 
         batches += 1
         first = int(batch.time_ns[0]) if first is None else first
         last = int(batch.time_ns[-1])
+    forget_alarms(state)
     result = WarmResult(n, batches, first, last, time.monotonic() - started)
     log.info("warm start: %d readings from the last %g h of InfluxDB bucket %r in %.1f s", n, hours, bucket,
              result.seconds)

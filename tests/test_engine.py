@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rules.engine import Engine
-from sentinel.readings import Batch
+from sentinel.pipeline import Pipeline
+from sentinel.readings import QUALITY_BAD, Batch
 from sentinel.severity import Severity
 from tests.helpers import MIN, T0, catalog, ruleset, series_batch
 
@@ -278,3 +279,46 @@ def test_rate_of_change_does_not_flap_on_a_change_hovering_at_the_limit() -> Non
     p = np.array([400, 400, 400, 369, 370.5, 368.6, 370, 369, 369, 369, 369, 369], dtype=float)
     dets = run(eng, series_batch(cat, {"P1": p}), 5)
     assert [(d.transition, (d.time_ns - T0) // MIN) for d in dets] == [("raised", 3), ("cleared", 6)]
+
+
+TWO_ZONES = [*WATER, {"sensor_id": "F3", "network": "water", "zone": "DMA2", "quantity": "flow", "unit": "m3/h",
+                      "role": "inlet", "interval_s": 60},
+             {"sensor_id": "P3", "network": "water", "zone": "DMA2", "quantity": "pressure", "unit": "kPa",
+              "interval_s": 60}]
+PROFILED = ruleset(
+    *ALL_KINDS.rules,
+    {"id": "ewma-hod", "kind": "ewma", "z": 3, "select": {"quantity": "pressure"},
+     "baseline": {"warmup": 2, "profile": "weekday_weekend_hour", "halflife": "1h"}},
+    settings={"zone_bucket": "10m", "zone_lateness": "10m"},
+)
+
+
+@st.composite
+def rough_streams(draw: st.DrawFn) -> Batch:
+    """Two zones, bad-quality readings, duplicates, stragglers and data gaps longer than the bucket ring."""
+    n = draw(st.integers(50, 300))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    sensor = rng.integers(0, len(TWO_ZONES), n)
+    steps = rng.integers(0, 3, n) * MIN
+    steps[rng.random(n) < 0.03] = rng.integers(1, 8) * 3_600_000_000_000  # gaps of hours
+    t = T0 + np.cumsum(steps) + rng.integers(-8, 3, n) * MIN
+    value = np.where(np.isin(sensor, [2, 3, 4]), 60.0, 300.0) + rng.normal(0, 3, n)
+    value = np.where(rng.random(n) < 0.05, value - 40, value)
+    quality = np.where(rng.random(n) < 0.08, QUALITY_BAD, 0)
+    return Batch.of(sensor, t, value, quality)
+
+
+def _alert_changes(batch: Batch, size: int) -> list[tuple]:
+    pipeline = Pipeline(catalog(*TWO_ZONES), PROFILED, resolve_after_s=600)
+    out = []
+    for part in batch.split(size):
+        out.extend((c.alert.alert_id, c.change, c.time_ns) for c in pipeline.process(part).changes)
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(rough_streams(), st.integers(2, 97))
+def test_detections_and_alerts_do_not_depend_on_batch_size_on_rough_streams(batch: Batch, size: int) -> None:
+    eng = Engine(catalog(*TWO_ZONES), PROFILED)
+    assert run(eng, batch, 1) == run(eng, batch, size) == run(eng, batch, 10_000)
+    assert sorted(_alert_changes(batch, 1)) == sorted(_alert_changes(batch, size))

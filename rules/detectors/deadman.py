@@ -26,7 +26,8 @@ class DeadmanDetector(SensorDetector):
         self.hold_ns = 0
 
     def new_state(self) -> dict[str, Any]:
-        return {"raised_at": np.zeros(len(self.subjects), dtype=np.int64)}
+        # time of the last raise or clear emitted: a straggler must never move this key back in time
+        return {"changed_at": np.full(len(self.subjects), NO_TIME, dtype=np.int64)}
 
     def _deadline(self, slots: np.ndarray, prev_t: np.ndarray, first_wm: int) -> np.ndarray:
         return np.where(prev_t == NO_TIME, first_wm, prev_t) + self.after_ns[slots]
@@ -40,10 +41,13 @@ class DeadmanDetector(SensorDetector):
         s = slots[went_silent]
         silent_s = (deadline[went_silent] - np.where(layer.prev_t[sel] == NO_TIME, layer.first_wm,
                                                       layer.prev_t[sel])[went_silent]) / 1e9
-        missed = Evaluation(s, deadline[went_silent], np.full(len(s), grade, dtype=np.int8), silent_s, silent_s)
-        st["raised_at"][s] = deadline[went_silent]
+        raised_at = np.maximum(deadline[went_silent], st["changed_at"][s])
+        missed = Evaluation(s, raised_at, np.full(len(s), grade, dtype=np.int8), silent_s, silent_s)
+        st["changed_at"][s] = raised_at
         # a straggler from before the alarm cannot clear it in the past
-        back_t = np.where((level > 0) | went_silent, np.maximum(t, st["raised_at"][slots]), t)
+        raised = (level > 0) | went_silent
+        back_t = np.where(raised, np.maximum(t, st["changed_at"][slots]), t)
+        st["changed_at"][slots] = np.where(raised, back_t, st["changed_at"][slots])
         back = Evaluation(slots, back_t, np.zeros(len(slots), dtype=np.int8), layer.v[sel],
                           (t - np.where(layer.prev_t[sel] == NO_TIME, t, layer.prev_t[sel])) / 1e9)
         return [missed, back]
@@ -56,9 +60,10 @@ class DeadmanDetector(SensorDetector):
         due = (level == 0) & (deadline <= watermark)
         s = slots[due]
         since = np.where(last_t == NO_TIME, first_wm, last_t)[due]
-        st["raised_at"][s] = deadline[due]
+        raised_at = np.maximum(deadline[due], st["changed_at"][s])
+        st["changed_at"][s] = raised_at
         silent_s = (deadline[due] - since) / 1e9
-        return Evaluation(s, deadline[due], np.full(len(s), np.int8(self.rule.severity), dtype=np.int8),
+        return Evaluation(s, raised_at, np.full(len(s), np.int8(self.rule.severity), dtype=np.int8),
                           silent_s, silent_s)
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:

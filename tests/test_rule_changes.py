@@ -1,0 +1,59 @@
+"""Changing rules or catalogs under a running processor never leaves an alert that nothing can clear,
+and never applies learned state to the wrong sensor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rules import snapshot
+from rules.engine import Engine
+from sentinel.errors import InputErrors
+from sentinel.pipeline import Pipeline
+from tests.helpers import catalog, ruleset, series_batch
+from tests.test_engine import WATER
+
+LOW = {"id": "low", "kind": "threshold", "low": 280}
+
+
+def test_an_alert_of_a_changed_rule_is_cleared_not_left_firing_forever() -> None:
+    cat = catalog(WATER[0])
+    pipeline = Pipeline(cat, ruleset(LOW), resolve_after_s=60)
+    batch = series_batch(cat, {"P1": np.r_[np.full(5, 300.0), np.full(5, 250.0)]})
+    pipeline.process(batch)
+    assert [a.rule_id for a in pipeline.book.open_alerts()] == ["low"]
+    pipeline.reload(ruleset({**LOW, "low": 200}))  # the new rule's state starts fresh, not raised
+    later = series_batch(cat, {"P1": np.full(10, 250.0)}, t0=int(batch.time_ns[-1]) + 60 * 10**9)
+    pipeline.process(later)
+    assert pipeline.book.open_alerts() == []
+
+
+def test_an_unchanged_rule_keeps_its_alert_across_a_reload() -> None:
+    cat = catalog(WATER[0])
+    other = {"id": "dev", "kind": "ewma", "z": 6}
+    pipeline = Pipeline(cat, ruleset(LOW, other))
+    pipeline.process(series_batch(cat, {"P1": np.full(5, 250.0)}))
+    pipeline.reload(ruleset(LOW, {**other, "z": 8}))
+    assert [(a.rule_id, a.cleared_ns) for a in pipeline.book.open_alerts()] == [("low", None)]
+
+
+def test_saved_state_is_not_applied_to_a_different_catalog(tmp_path: Path) -> None:
+    cat = catalog(WATER[0], WATER[1])
+    eng = Engine(cat, ruleset({"id": "dev", "kind": "ewma", "baseline": {"warmup": 2}}))
+    state = eng.new_state()
+    eng.step(state, series_batch(cat, {"P1": np.full(20, 300.0), "P2": np.full(20, 20.0)}))
+    snapshot.save(tmp_path / "s.npz", state, engine=eng)
+    swapped = catalog({**WATER[0], "sensor_id": "P9"}, WATER[1])  # same size, another sensor in slot 0
+    eng2 = Engine(swapped, ruleset({"id": "dev", "kind": "ewma", "baseline": {"warmup": 2}}))
+    restored, _ = snapshot.load(tmp_path / "s.npz", eng2)
+    assert restored.watermark == eng2.new_state().watermark
+    same, _ = snapshot.load(tmp_path / "s.npz", eng)
+    assert same.watermark == state.watermark
+
+
+@pytest.mark.parametrize("levels", [{"high": {"yellow": 50, "red": 20}}, {"low": {"yellow": 100, "red": 150}}])
+def test_grades_must_get_worse_in_the_right_direction(levels: dict) -> None:
+    with pytest.raises((InputErrors, ValueError), match="from yellow to orange to red"):
+        ruleset({"id": "t", "kind": "threshold", **levels})

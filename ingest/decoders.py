@@ -12,8 +12,10 @@ line protocol), so a device may send any of them on any readings topic:
                          (tag `sensor_id` or `sensor`; timestamp in ns; no timestamp = received time)
 
 The sensor comes from the reading, else from the topic. A missing `time` means the received time
-(as Telegraf does for clock-less devices). Values are converted to the quantity's canonical unit with the
-catalog's compiled scale/offset, or with the reading's own `unit`.
+(as Telegraf does for clock-less devices). A time outside 2000..2200, or more than `max_future_s`
+(default 600 s) ahead of the message's received time, is a bad time: one device with its clock set a
+century ahead must not drag the engine's event-time watermark along with it. Values are converted to
+the quantity's canonical unit with the catalog's compiled scale/offset, or with the reading's own `unit`.
 
 Every reading that cannot be used becomes one DeadLetter; the rest of its message is kept. A dead
 letter's reason is "<kind>: <detail>", the kind being one of the REASONS below (counters group by kind).
@@ -72,6 +74,9 @@ OUT_OF_RANGE = "out of range"
 REASONS = (BAD_TOPIC, UNDECODABLE_JSON, UNDECODABLE_LP, BAD_PAYLOAD, UNKNOWN_SENSOR, WRONG_ZONE,
            BAD_TIME, BAD_VALUE, BAD_QUALITY, UNKNOWN_UNIT, OUT_OF_RANGE)
 
+# How far a reading's time may be ahead of its message's received time (device and processor clocks
+# drift apart; more than this is a clock set wrong, and would move every event-time watermark with it).
+DEFAULT_MAX_FUTURE_S = 600.0
 
 
 def reason_kind(reason: str) -> str:
@@ -145,6 +150,7 @@ class _Columns:
     units: list | None  # per-reading unit overrides, None entries = catalog unit
     topic_zone: np.ndarray | int  # catalog zone code of the (network, zone) the topic names; -1 unknown
     where: Where
+    received: np.ndarray | int  # int64 ns: each reading's message received time (one int: all alike)
 
 
 _FAILED = object()
@@ -155,26 +161,35 @@ _BLANK = b" \t\r\n"
 class Decoder:
     """Decodes messages against one catalog; holds the lookups built from it (build once, reuse)."""
 
-    def __init__(self, catalog: Catalog, scheme: TopicScheme = DEFAULT_SCHEME) -> None:
+    def __init__(self, catalog: Catalog, scheme: TopicScheme = DEFAULT_SCHEME, *,
+                 max_future_s: float = DEFAULT_MAX_FUTURE_S) -> None:
+        """max_future_s: readings stamped more than this ahead of their message's received time are
+        dead-lettered as a bad time (`math.inf` turns the check off, e.g. for tests with a fake clock)."""
         self.catalog = catalog
         self.scheme = scheme
+        self.max_future_s = max_future_s
+        self._max_future_ns = _future_ns(max_future_s)
         self._index = catalog.index
         self._zone_index = {z: i for i, z in enumerate(catalog.zones)}
         self._unit_cache: dict[tuple[int, str], tuple[float, float] | str] = {}
         self._topic_cache: dict[str, tuple[ReadingTopic, int, str | None] | TopicError] = {}
 
     # ---- entry points --------------------------------------------------------------------------
-    def decode(self, topic: str, payload: bytes, received_ns: int, *, source: str | None = None) -> Decoded:
-        """Decode one message. Never raises on bad input: it dead-letters instead."""
-        return self._run([(topic, payload, received_ns, source)])
+    def decode(self, topic: str, payload: bytes, received_ns: int, *, source: str | None = None,
+               max_future_s: float | None = None) -> Decoded:
+        """Decode one message. Never raises on bad input: it dead-letters instead. `max_future_s`
+        overrides the decoder's own for this call."""
+        return self._run([(topic, payload, received_ns, source)], max_future_s)
 
-    def decode_many(self, messages: Iterable[Sequence]) -> Decoded:
+    def decode_many(self, messages: Iterable[Sequence], *, max_future_s: float | None = None) -> Decoded:
         """Decode many messages, each `(topic, payload, received_ns, ...)` (an ingest.mqtt_source.Message
         fits), into one Batch in arrival order. Runs of single-reading messages are validated as one
-        column set, so a stream of one-reading messages costs a few microseconds per message, not tens."""
-        return self._run((m[0], m[1], m[2], None) for m in messages)
+        column set, so a stream of one-reading messages costs a few microseconds per message, not tens.
+        `max_future_s` overrides the decoder's own for this call."""
+        return self._run(((m[0], m[1], m[2], None) for m in messages), max_future_s)
 
-    def _run(self, items: Iterable[tuple[str, bytes, int, str | None]]) -> Decoded:
+    def _run(self, items: Iterable[tuple[str, bytes, int, str | None]], max_future_s: float | None) -> Decoded:
+        future_ns = self._max_future_ns if max_future_s is None else _future_ns(max_future_s)
         dead: list[DeadLetter] = []
         parts: list[Batch] = []
         rows: list[dict] = []  # pending single JSON readings ...
@@ -183,7 +198,7 @@ class Decoder:
 
         def flush() -> None:
             if rows:
-                parts.append(self._validate(self._singles_columns(rows, msgs), dead))
+                parts.append(self._validate(self._singles_columns(rows, msgs), dead, future_ns))
                 rows.clear()
                 msgs.clear()
 
@@ -210,12 +225,12 @@ class Decoder:
                     continue
                 flush()
                 for cols in self._doc_columns(doc, payload, msg, dead):
-                    parts.append(self._validate(cols, dead))
+                    parts.append(self._validate(cols, dead, future_ns))
             else:
                 flush()
                 cols = self._lp_columns(body, payload, msg, dead)
                 if cols is not None:
-                    parts.append(self._validate(cols, dead))
+                    parts.append(self._validate(cols, dead, future_ns))
         flush()
         batch = parts[0] if len(parts) == 1 else Batch.concat(parts)
         counts = IngestCounters(messages=n, readings_ok=len(batch))
@@ -256,14 +271,19 @@ class Decoder:
         values, value_errors = values_f64([r.get("value") for r in rows])
         quality, quality_errors = qualities([r.get("quality") for r in rows], len(rows))
         units = [r.get("unit") for r in rows]
-        topic_zone = msgs[0].zone if len(msgs) == 1 else np.array([m.zone for m in msgs], dtype=np.int64)
+        if len(msgs) == 1:
+            topic_zone: np.ndarray | int = msgs[0].zone
+            received: np.ndarray | int = msgs[0].received_ns
+        else:
+            topic_zone = np.array([m.zone for m in msgs], dtype=np.int64)
+            received = np.array([m.received_ns for m in msgs], dtype=np.int64)
 
         def where(i: int) -> tuple[str, str, int, ReadingTopic]:
             m = msgs[i]
             return m.src, json.dumps(rows[i], ensure_ascii=False), m.received_ns, m.rt
 
         return _Columns(sensors, times, time_errors, values, value_errors, quality, quality_errors,
-                        _no_units(units), topic_zone, where)
+                        _no_units(units), topic_zone, where, received)
 
     def _doc_columns(self, doc: Any, payload: bytes, msg: _Msg, dead: list[DeadLetter]) -> list[_Columns]:
         """A JSON batch ({"readings": [...]} or a list) or one logger-form object."""
@@ -318,7 +338,7 @@ class Decoder:
             return f"{msg.src}[{pos}]", json.dumps(rows[i], ensure_ascii=False), msg.received_ns, msg.rt
 
         return _Columns(sensors, times, time_errors, values, value_errors, quality, quality_errors,
-                        _no_units(units), msg.zone, where)
+                        _no_units(units), msg.zone, where, msg.received_ns)
 
     def _logger_columns(self, item: dict, label: str, msg: _Msg, dead: list[DeadLetter]) -> _Columns | None:
         """The compact logger form: one sensor, a start time, a fixed interval, a list of values."""
@@ -368,7 +388,7 @@ class Decoder:
                 msg.received_ns, msg.rt
 
         return _Columns([sensor] * n, times, time_errors, values, value_errors, quality, quality_errors,
-                        None if unit is None else [unit] * n, msg.zone, where)
+                        None if unit is None else [unit] * n, msg.zone, where, msg.received_ns)
 
     # ---- line protocol ---------------------------------------------------------------------------
     def _lp_columns(self, body: bytes, payload: bytes, msg: _Msg, dead: list[DeadLetter]) -> _Columns | None:
@@ -409,7 +429,7 @@ class Decoder:
             return f"{msg.src}:{recs[i][0]}", recs[i][1], msg.received_ns, msg.rt
 
         return _Columns(sensors, times, time_errors, values, value_errors, quality, quality_errors,
-                        _no_units(units), msg.zone, where)
+                        _no_units(units), msg.zone, where, msg.received_ns)
 
     # ---- validation and conversion (columnar) ---------------------------------------------------
     def _sensor_indices(self, sensors: list) -> np.ndarray:
@@ -435,8 +455,9 @@ class Decoder:
                 self._unit_cache[key] = hit
         return hit
 
-    def _validate(self, cols: _Columns, dead: list[DeadLetter]) -> Batch:
-        """Check and convert columns; append one dead letter per refused reading (first failure wins)."""
+    def _validate(self, cols: _Columns, dead: list[DeadLetter], future_ns: int | None) -> Batch:
+        """Check and convert columns; append one dead letter per refused reading (first failure wins).
+        future_ns: how far (ns) a time may be ahead of its received time; None = no limit."""
         cat = self.catalog
         n = len(cols.sensors)
         idx = self._sensor_indices(cols.sensors)
@@ -466,6 +487,16 @@ class Decoder:
                 if i not in cols.time_errors:
                     err.setdefault(i, (BAD_TIME, "time", f"{_show_time(int(times[i]))} is outside "
                                        f"{iso(MIN_TIME_NS)}..{iso(MAX_TIME_NS)} (clock not set?)"))
+        if future_ns is not None:
+            # clipped so the sum cannot wrap around (future_ns < 2**62 too); times are int64 already
+            limit = np.clip(cols.received, -(2**62), 2**62) + future_ns
+            ahead = (times > limit) & ~bad_time
+            if ahead.any():
+                for i in np.flatnonzero(ahead).tolist():
+                    t = int(times[i])
+                    r = int(cols.received if isinstance(cols.received, int) else cols.received[i])
+                    err.setdefault(i, (BAD_TIME, "time", f"{_show_time(t)} is {_span(t - r)} ahead of the "
+                                       f"received time {_show_time(r)} (clock ahead?)"))
         for i, detail in cols.value_errors.items():
             err.setdefault(i, (BAD_VALUE, "value", detail))
         for i, detail in cols.quality_errors.items():
@@ -515,6 +546,25 @@ def _no_units(units: list) -> list | None:
     return None if set(map(type, units)) == {type(None)} else units
 
 
+def _future_ns(max_future_s: float) -> int | None:
+    """max_future_s as ns; None for no limit (infinity, or so large it could never matter)."""
+    if not max_future_s >= 0:  # also refuses NaN
+        raise ValueError(f"max_future_s must be >= 0, not {max_future_s!r}")
+    return round(max_future_s * NS) if max_future_s < 1e9 else None  # 1e9 s: ~32 years
+
+
+def _span(ns: int) -> str:
+    """A duration for people: 42 s, 15 min, 3.5 h, 36525 days."""
+    s = ns / NS
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.0f} days"
+
+
 def _show_time(ns: int) -> str:
     try:
         return iso(ns)
@@ -536,12 +586,13 @@ def _decoder(catalog: Catalog, scheme: TopicScheme) -> Decoder:
 
 
 def decode(topic: str, payload: bytes, catalog: Catalog, received_ns: int, *,
-           scheme: TopicScheme = DEFAULT_SCHEME, source: str | None = None) -> Decoded:
+           scheme: TopicScheme = DEFAULT_SCHEME, source: str | None = None,
+           max_future_s: float = DEFAULT_MAX_FUTURE_S) -> Decoded:
     """Decode one message (see the module docstring); never raises on bad input."""
-    return _decoder(catalog, scheme).decode(topic, payload, received_ns, source=source)
+    return _decoder(catalog, scheme).decode(topic, payload, received_ns, source=source, max_future_s=max_future_s)
 
 
 def decode_many(messages: Iterable[Sequence], catalog: Catalog, *,
-                scheme: TopicScheme = DEFAULT_SCHEME) -> Decoded:
+                scheme: TopicScheme = DEFAULT_SCHEME, max_future_s: float = DEFAULT_MAX_FUTURE_S) -> Decoded:
     """Decode `(topic, payload, received_ns, ...)` items (e.g. MqttSource.poll() output) into one Batch."""
-    return _decoder(catalog, scheme).decode_many(messages)
+    return _decoder(catalog, scheme).decode_many(messages, max_future_s=max_future_s)

@@ -14,18 +14,24 @@ from typing import Any
 
 import numpy as np
 
-from sentinel.readings import NS, epoch_ns
+from sentinel.readings import NS, epoch_ns, iso
 
-# Event times outside this window are refused: 1970 timestamps come from loggers whose clock was never
-# set, and far-future ones would drag every event-time watermark with them.
+# Event times outside this window are refused, by the MQTT decoder and by replay files alike: 1970
+# timestamps come from loggers whose clock was never set, and far-future ones would drag every event-time
+# watermark with them.
 MIN_TIME_NS = 946_684_800 * NS  # 2000-01-01T00:00:00Z
 MAX_TIME_NS = 7_258_118_400 * NS  # 2200-01-01T00:00:00Z
+TIME_WINDOW = f"{iso(MIN_TIME_NS)}..{iso(MAX_TIME_NS)}"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _QUALITY: dict[Any, int] = {"good": 0, "uncertain": 1, "bad": 2, 0: 0, 1: 1, 2: 2}
 NUMBER_TYPES = {int, float}
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# datetime64[us] values whose ns form fits int64 (converting outside this range silently wraps around)
+_US_MIN, _US_MAX = -(INT64_MAX // 1000), INT64_MAX // 1000
+# epoch_ns's magnitudes, as (upper bound of |number|, ns per unit): s < 1e11 <= ms < 1e14 <= us < 1e17 <= ns
+_EPOCH_UNITS = ((100_000_000_000, NS), (100_000_000_000_000, 1_000_000), (100_000_000_000_000_000, 1000))
 
 
 def text_ns(text: str) -> int:
@@ -69,31 +75,28 @@ def times_ns(raw: list, received_ns: int | list[int]) -> tuple[np.ndarray, dict[
             fast = utc_iso_ns(raw)
             if fast is not None:
                 return fast, errors
-        parsed: dict[str, int | None] = {}
+        parsed: dict[str, int | str] = {}  # ns, or why not
         for text in unique:
             try:
                 ns = text_ns(text)
             except (ValueError, OverflowError):
-                ns = None
-            parsed[text] = ns if ns is None or INT64_MIN <= ns <= INT64_MAX else None
+                parsed[text] = f"{text[:64]!r} is neither ISO-8601 nor an epoch number"
+                continue
+            parsed[text] = ns if INT64_MIN <= ns <= INT64_MAX else _outside(text)
         vals = [parsed[t] for t in raw]
-        if None in parsed.values():
+        if any(type(v) is str for v in parsed.values()):
             for i, t in enumerate(vals):
-                if t is None:
-                    errors[i] = f"{raw[i][:64]!r} is neither ISO-8601 nor an epoch number"
+                if type(t) is str:
+                    errors[i] = t
                     vals[i] = 0
         out = np.array(vals, dtype=np.int64)
     elif kinds == {int}:
         try:
-            out = np.array(raw, dtype=np.int64)
+            out, unfit = epoch_ns_array(np.array(raw, dtype=np.int64))
         except OverflowError:
             return _times_slow(raw, received_ns)
-        # clip before scaling so absurd epochs cannot wrap around int64 into the valid window
-        mag = np.abs(out)
-        secs = mag < 100_000_000_000
-        millis = ~secs & (mag < 100_000_000_000_000)
-        out[secs] = np.clip(out[secs], -9_000_000_000, 9_000_000_000) * NS
-        out[millis] = np.clip(out[millis], -9_000_000_000_000, 9_000_000_000_000) * 1_000_000
+        for i in np.flatnonzero(unfit).tolist():
+            errors[i] = _outside(raw[i])
     elif kinds == {type(None)}:
         out = np.full(n, received_ns, dtype=np.int64) if isinstance(received_ns, int) else \
             np.array(received_ns, dtype=np.int64)
@@ -102,21 +105,45 @@ def times_ns(raw: list, received_ns: int | list[int]) -> tuple[np.ndarray, dict[
     return out, errors
 
 
+def epoch_ns_array(num: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`sentinel.readings.epoch_ns` over an int64 array: the unit by magnitude, s < 1e11 <= ms < 1e14 <=
+    us < 1e17 <= ns. Returns (ns, unfit): `unfit` marks numbers whose ns form does not fit in int64; their
+    ns is 0, never a wrapped-around, plausible-looking time."""
+    out = num.copy()
+    unfit = np.zeros(len(num), dtype=bool)
+    # |INT64_MIN| does not fit in int64 (np.abs leaves it negative): it is ns already, like any |n| >= 1e17
+    mag = np.where(num == INT64_MIN, INT64_MAX, np.abs(num))
+    lower = 0
+    for upper, scale in _EPOCH_UNITS:
+        rows = (mag >= lower) & (mag < upper)
+        lower = upper
+        if not rows.any():
+            continue
+        limit = INT64_MAX // scale
+        v = num[rows]
+        bad = (v < -limit) | (v > limit)
+        out[rows] = np.where(bad, 0, v) * scale  # zeroed first, so the product cannot wrap around
+        unfit[rows] = bad
+    return out, unfit
+
+
 def utc_iso_ns(raw: list[str]) -> np.ndarray | None:
     """Many distinct 'YYYY-MM-DDThh:mm:ss[.f]Z' strings parsed by numpy in one call (about 3x faster
-    than datetime.fromisoformat each); None when any string has another form (the caller falls back).
+    than datetime.fromisoformat each); None when any string has another form, is not a valid date, or lies
+    beyond what int64 ns can hold (the caller falls back to the per-string path, which says why).
     Truncated to microseconds, like the fromisoformat path."""
     if not all(t[-1:] == "Z" and t[4:5] == "-" and t[10:11] in ("T", " ") and t[:4].isdigit() for t in raw):
         return None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            ns = np.array([t[:-1] for t in raw], dtype="datetime64[ns]").view(np.int64)
+            # microseconds, not ns: datetime64[ns] wraps years past 2262 around (2600 would become 2015)
+            us = np.array([t[:-1] for t in raw], dtype="datetime64[us]").view(np.int64)
     except (ValueError, OverflowError, Warning):
         return None
-    if (ns == np.iinfo(np.int64).min).any():  # NaT
+    if ((us < _US_MIN) | (us > _US_MAX)).any():  # NaT (INT64_MIN) too
         return None
-    return ns - ns % 1000
+    return us * 1000
 
 
 def _times_slow(raw: Sequence, received_ns: int | list[int]) -> tuple[np.ndarray, dict[int, str]]:
@@ -124,10 +151,20 @@ def _times_slow(raw: Sequence, received_ns: int | list[int]) -> tuple[np.ndarray
     errors: dict[int, str] = {}
     for i, v in enumerate(raw):
         try:
-            out[i] = one_time_ns(v, received_ns if isinstance(received_ns, int) else received_ns[i])
+            ns = one_time_ns(v, received_ns if isinstance(received_ns, int) else received_ns[i])
         except (ValueError, OverflowError) as exc:
             errors[i] = str(exc) if str(exc) else f"{v!r} is not a time"
+            continue
+        if INT64_MIN <= ns <= INT64_MAX:
+            out[i] = ns
+        else:
+            errors[i] = _outside(v)
     return out, errors
+
+
+def _outside(v: object) -> str:
+    """The error of a time too far from 1970 for int64 ns (so certainly outside the accepted window)."""
+    return f"{repr(v)[:64]} is outside {TIME_WINDOW} (clock not set?)"
 
 
 def _value_error(v: object) -> str:

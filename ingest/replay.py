@@ -2,7 +2,9 @@
 one column per sensor id, as SCADA exports come). Values are in each sensor's catalog unit.
 
 Rows are replayed in event-time order (stable), as they would have arrived live; rows we cannot use
-become dead letters naming file, line and field.
+become dead letters naming file, line and field. Times outside the window the MQTT decoder accepts
+(2000..2200, `ingest.fields`) are refused too; a file has no receive clock, so there is no "too far
+ahead" check here.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.fields import MAX_TIME_NS, MIN_TIME_NS, TIME_WINDOW
 from sentinel.catalog import Catalog
 from sentinel.deadletter import DeadLetter
 from sentinel.errors import InputError
@@ -25,6 +28,9 @@ _QUALITY = {"": QUALITY_GOOD, "0": QUALITY_GOOD, "good": QUALITY_GOOD, "1": QUAL
             "uncertain": QUALITY_UNCERTAIN, "2": QUALITY_BAD, "bad": QUALITY_BAD}
 
 Progress = Callable[[int, int], None]  # (bytes read, total bytes)
+
+_NAT = np.iinfo(np.int64).min  # "no time": the row was dead-lettered
+_MIN_US, _MAX_US = MIN_TIME_NS // 1000, MAX_TIME_NS // 1000
 
 
 @dataclass
@@ -55,20 +61,55 @@ class _Counting:
 
 def _times_to_ns(texts: list[str], source: str, lines: list[int],
                  dead: list[DeadLetter], received_ns: int) -> np.ndarray:
-    out = np.full(len(texts), np.iinfo(np.int64).min, dtype=np.int64)
+    """Time texts to int64 ns; a row whose time cannot be read or lies outside MIN_TIME_NS..MAX_TIME_NS
+    gets _NAT and a dead letter (one per line: a wide row's cells share their time)."""
+    out = np.full(len(texts), _NAT, dtype=np.int64)
+    bad: dict[int, str] = {}  # row -> why its time is refused
     fast = [i for i, s in enumerate(texts) if _ISO_FAST.match(s)]
     if fast:
-        arr = np.array([texts[i].rstrip("Z").replace(" ", "T") for i in fast], dtype="datetime64[ns]")
-        out[fast] = arr.astype(np.int64)
+        norm = [texts[i].rstrip("Z").replace(" ", "T") for i in fast]
+        # microseconds, not ns: datetime64[ns] silently wraps years past 2262 around (2999 -> 1829)
+        try:
+            us = np.array(norm, dtype="datetime64[us]").view(np.int64)
+        except ValueError:  # well-shaped but no such date (month 13, 30 February): find it row by row
+            us = np.full(len(fast), _NAT, dtype=np.int64)
+            seen: dict[str, int | str] = {}
+            for k, text in enumerate(norm):
+                hit = seen.get(text)
+                if hit is None:
+                    try:
+                        hit = int(np.datetime64(text, "us").astype(np.int64))
+                    except ValueError as exc:
+                        hit = str(exc)
+                    seen[text] = hit
+                if type(hit) is str:
+                    bad[fast[k]] = hit
+                else:
+                    us[k] = hit
+        fast_rows = np.array(fast, dtype=np.int64)
+        inside = (us >= _MIN_US) & (us < _MAX_US)  # NaT (_NAT) is outside too
+        out[fast_rows[inside]] = us[inside] * 1000
+        for k in np.flatnonzero(~inside & (us != _NAT)).tolist():
+            bad[fast[k]] = f"{texts[fast[k]]!r} is outside {TIME_WINDOW}"
     if len(fast) != len(texts):
         fast_set = set(fast)
         for i, s in enumerate(texts):
             if i in fast_set:
                 continue
             try:
-                out[i] = parse_time(s)
+                ns = parse_time(s)
             except (ValueError, OverflowError) as exc:
-                dead.append(DeadLetter.of(f"{source}:{lines[i]}", f"bad time: {exc}", s, received_ns, "time"))
+                bad[i] = str(exc)
+                continue
+            if MIN_TIME_NS <= ns < MAX_TIME_NS:
+                out[i] = ns
+            else:
+                bad[i] = f"{s!r} is outside {TIME_WINDOW}"
+    last_line = None
+    for i in sorted(bad):
+        if lines[i] != last_line:
+            last_line = lines[i]
+            dead.append(DeadLetter.of(f"{source}:{lines[i]}", f"bad time: {bad[i]}", texts[i], received_ns, "time"))
     return out
 
 
@@ -128,7 +169,7 @@ class _Rows:
         t = _times_to_ns(times, self.source, lines, self.dead, self.received_ns)
         s = np.asarray(self.sensors, dtype=np.int32)
         v = cat.to_canonical(s, np.asarray(values, dtype=np.float64))
-        ok = t != np.iinfo(np.int64).min
+        ok = t != _NAT
         in_range = (v >= cat.lo[s]) & (v <= cat.hi[s])
         for k in np.flatnonzero(ok & ~in_range):
             sensor = cat.sensors[s[k]]

@@ -208,7 +208,8 @@ def test_logger_form_values_must_be_a_list() -> None:
 
 def test_logger_decode_is_vectorised() -> None:
     values = list(np.linspace(1.0, 3.0, 5000))
-    d = dec(TOPIC_P1, {"start": T0, "interval_s": 60, "values": values})
+    payload = json.dumps({"start": T0, "interval_s": 60, "values": values}).encode()
+    d = decode(TOPIC_P1, payload, CATALOG, T0_NS + 5000 * 60 * NS)  # received after its last reading
     assert len(d.batch) == 5000 and d.batch.time_ns[-1] == T0_NS + 4999 * 60 * NS
 
 
@@ -286,6 +287,152 @@ def test_many_distinct_iso_times_parse_like_one_at_a_time() -> None:
     assert d.batch.time_ns.tolist() == one_by_one
     # times[2] is 00:03:03.000023757: microseconds kept, nanoseconds dropped (as datetime does)
     assert d.batch.time_ns[2] - T0_NS == (3 * 60 + 3) * NS + 23_000
+
+
+# ---- event-time guards: clocks set wrong must not move the engine's watermark ----------------------------
+def test_a_reading_far_ahead_of_its_received_time_is_a_bad_time() -> None:
+    d = dec(TOPIC_P1, {"time": "2125-01-01T00:00:00Z", "value": 3.0})  # inside 2000..2200, a century ahead
+    assert len(d.batch) == 0
+    dl = one_dead(d, BAD_TIME, "time")
+    assert dl.reason == ("bad time: 2125-01-01T00:00:00Z is 36768 days ahead of the received time "
+                         "2024-05-01T21:46:40Z (clock ahead?)")
+
+
+@pytest.mark.parametrize(("ahead_s", "accepted"), [(-3600, True), (0, True), (600, True), (601, False)])
+def test_up_to_max_future_s_ahead_is_accepted(ahead_s: int, accepted: bool) -> None:
+    t = RECEIVED // NS + ahead_s
+    d = dec(TOPIC_P1, {"time": t, "value": 3.0})
+    if accepted:
+        assert d.dead_letters == [] and d.batch.time_ns.tolist() == [t * NS]
+    else:
+        assert "is 10 min ahead of the received time 2024-05-01T21:46:40Z (clock ahead?)" in \
+            one_dead(d, BAD_TIME, "time").reason
+
+
+def test_max_future_s_is_a_decoder_parameter_and_a_keyword_of_decode() -> None:
+    payload = json.dumps({"time": RECEIVED // NS + 3000, "value": 3.0}).encode()
+    assert len(decode(TOPIC_P1, payload, CATALOG, RECEIVED).batch) == 0
+    assert len(decode(TOPIC_P1, payload, CATALOG, RECEIVED, max_future_s=3600).batch) == 1
+    assert len(decode_many([(TOPIC_P1, payload, RECEIVED)], CATALOG, max_future_s=3600).batch) == 1
+    assert len(decode(TOPIC_P1, payload, CATALOG, RECEIVED).batch) == 0  # the keyword did not stick
+    lenient = Decoder(CATALOG, max_future_s=3600)
+    assert len(lenient.decode(TOPIC_P1, payload, RECEIVED).batch) == 1
+    assert len(lenient.decode(TOPIC_P1, payload, RECEIVED, max_future_s=60).batch) == 0
+    assert len(Decoder(CATALOG, max_future_s=math.inf).decode(TOPIC_P1, payload, RECEIVED).batch) == 1
+    strict = Decoder(CATALOG, max_future_s=0)
+    assert len(strict.decode_many([(TOPIC_P1, payload, RECEIVED)]).batch) == 0
+    for bad in (-1, math.nan):
+        with pytest.raises(ValueError, match="max_future_s"):
+            Decoder(CATALOG, max_future_s=bad)
+
+
+def test_every_form_is_checked_against_its_own_message_received_time() -> None:
+    late = RECEIVED + 3600 * NS  # an hour ahead of RECEIVED
+    d = decode_many([
+        (TOPIC_P1, json.dumps({"time": late // NS, "value": 1}).encode(), RECEIVED),  # refused
+        (TOPIC_P1, json.dumps({"time": late // NS, "value": 2}).encode(), late),  # fine: received later
+        (BATCH, json.dumps([{"sensor_id": "P1", "time": late // NS, "value": 3},
+                            {"sensor_id": "P1", "time": RECEIVED // NS, "value": 4}]).encode(), RECEIVED),
+        (TOPIC_P1, json.dumps({"start": RECEIVED // NS - 60, "interval_s": 600, "values": [5, 6, 7]}).encode(),
+         RECEIVED),  # start-60 s, +540 s (fine), +1140 s (refused)
+        (LP, f"pressure,sensor_id=P1 value=8 {late}\npressure,sensor_id=P1 value=9".encode(), RECEIVED),
+    ], CATALOG)
+    assert (d.batch.value / 100).tolist() == [2, 4, 5, 6, 9]
+    assert [(x.source, reason_kind(x.reason), x.field) for x in d.dead_letters] == [
+        (f"mqtt:{TOPIC_P1}", BAD_TIME, "time"), (f"mqtt:{BATCH}[0]", BAD_TIME, "time"),
+        (f"mqtt:{TOPIC_P1}[2]", BAD_TIME, "time"), (f"mqtt:{LP}:1", BAD_TIME, "time")]
+    assert all("ahead of the received time 2024-05-01T21:46:40Z (clock ahead?)" in x.reason
+               for x in d.dead_letters)
+
+
+def test_a_future_reading_no_longer_reaches_the_batch_the_engine_sees() -> None:
+    """The reviewer's case: one reading stamped 2125 among good ones; the batch must stay in the present."""
+    readings = [{"sensor_id": "P1", "time": RECEIVED // NS - 60 * k, "value": 3} for k in range(3)]
+    readings.insert(1, {"sensor_id": "P2", "time": "2125-01-01T00:00:00Z", "value": 30})
+    d = dec(BATCH, readings)
+    assert len(d.batch) == 3 and int(d.batch.time_ns.max()) <= RECEIVED
+    assert [(x.source, reason_kind(x.reason)) for x in d.dead_letters] == [(f"mqtt:{BATCH}[1]", BAD_TIME)]
+
+
+@pytest.mark.parametrize("far", ["2600-06-01T00:00:00Z", "1600-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                                 "2300-01-01T00:00:00Z"])
+def test_a_far_time_in_a_batch_of_many_distinct_times_is_refused_as_when_sent_alone(far: str) -> None:
+    good = [f"2024-05-01T00:00:{i:02d}Z" for i in range(20)]  # > 16 distinct: the vectorised parse
+    rows = [{"sensor_id": "P1", "time": t, "value": 1} for t in good]
+    rows.insert(7, {"sensor_id": "P1", "time": far, "value": 1})
+    d = dec(BATCH, rows)
+    assert d.batch.time_ns.tolist() == [T0_NS + i * NS for i in range(20)]
+    (dl,) = d.dead_letters
+    assert (dl.source, reason_kind(dl.reason), dl.field) == (f"mqtt:{BATCH}[7]", BAD_TIME, "time")
+    alone = one_dead(dec(BATCH, [rows[7]]), BAD_TIME, "time")
+    assert dl.reason == alone.reason and "outside 2000-01-01T00:00:00Z..2200-01-01T00:00:00Z" in dl.reason
+
+
+def test_utc_iso_ns_never_wraps_around() -> None:
+    from ingest.fields import utc_iso_ns
+
+    assert utc_iso_ns(["2600-06-01T00:00:00Z", "2024-05-01T00:00:00Z"]) is None  # the caller falls back
+    assert utc_iso_ns(["1600-06-01T00:00:00Z"]) is None
+    assert utc_iso_ns(["2025-13-01T00:00:00Z"]) is None
+    assert utc_iso_ns(["2262-04-11T23:47:16.854775Z"]).tolist() == [(2**63 - 1) // 1000 * 1000]
+
+
+@pytest.mark.parametrize("time_value", [1_735_689_600, 1_735_689_600_000, 1_735_689_600_000_000,
+                                        1_735_689_600_000_000_000])
+def test_epoch_integers_of_every_magnitude_decode_alike(time_value: int) -> None:
+    """s, ms, us and ns, as an integer (the vectorised path), a float and a string: all 2025-01-01."""
+    expected = [1_735_689_600 * NS]
+    for form in (time_value, float(time_value), str(time_value)):
+        d = decode(TOPIC_P1, json.dumps({"time": form, "value": 1}).encode(), CATALOG, expected[0])
+        assert d.dead_letters == [] and d.batch.time_ns.tolist() == expected, form
+
+
+def _epoch_ns_or_none(v: int | float) -> int | None:
+    from sentinel.readings import epoch_ns
+
+    ns = epoch_ns(v)
+    return ns if -(2**63) <= ns < 2**63 else None
+
+
+def _magnitude_samples() -> list[int]:
+    out = []
+    for edge in (10**11, 10**14, 10**17):  # the unit boundaries of epoch_ns
+        out += [edge - 1, edge, edge + 1, -(edge - 1), -edge]
+    out += [0, 1, -1, 1_735_689_600, 1_735_689_600_123, 1_735_689_600_123_456, 1_735_689_600_123_456_789,
+            9_223_372_036, 9_223_372_037, 99_999_999_999, 9_223_372_036_854, 9_223_372_036_855,
+            99_999_999_999_999, 9_223_372_036_854_775, 9_223_372_036_854_776, 2**63 - 1, -(2**63)]
+    return out
+
+
+def test_vectorised_epoch_times_agree_with_epoch_ns_for_every_magnitude() -> None:
+    from ingest.fields import times_ns
+
+    ints = _magnitude_samples()
+    got, errors = times_ns(ints, RECEIVED)  # all ints: the vectorised path
+    for i, v in enumerate(ints):
+        want = _epoch_ns_or_none(v)
+        if want is None:  # does not fit int64 ns: an error, never a wrapped-around time
+            assert i in errors and "outside 2000-01-01T00:00:00Z..2200-01-01T00:00:00Z" in errors[i], v
+        else:
+            assert i not in errors and int(got[i]) == want, v
+    floats = [float(v) for v in ints if abs(v) < 2**62] + [1_735_689_600.25, 1_735_689_600_250.5,
+                                                          1_735_689_600_250_500.0, 1.5e17]
+    got, errors = times_ns(floats, RECEIVED)
+    for i, v in enumerate(floats):
+        want = _epoch_ns_or_none(v)
+        assert (i in errors) if want is None else (int(got[i]) == want and i not in errors), v
+
+
+@given(st.lists(st.one_of(st.integers(-10**11, 10**11), st.integers(-10**14, 10**14),
+                          st.integers(-10**17, 10**17), st.integers(-(2**63), 2**63 - 1)), min_size=1, max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_vectorised_epoch_ints_agree_with_epoch_ns(values: list[int]) -> None:
+    from ingest.fields import times_ns
+
+    got, errors = times_ns(values, RECEIVED)
+    for i, v in enumerate(values):
+        want = _epoch_ns_or_none(v)
+        assert (i in errors) if want is None else (int(got[i]) == want and i not in errors)
 
 
 # ---- dead letters: every reason names its field ---------------------------------------------------
@@ -378,7 +525,7 @@ def test_decode_many_keeps_arrival_order_across_forms_and_topics() -> None:
 
 def test_decode_many_uses_each_message_received_time() -> None:
     msgs = [(TOPIC_P1, b'{"value": 1}', T0_NS + i * NS) for i in range(3)]
-    msgs.append((TOPIC_P1, b'{"time": "2024-05-01T00:00:00Z", "value": 1}', 0))
+    msgs.append((TOPIC_P1, b'{"time": "2024-05-01T00:00:00Z", "value": 1}', RECEIVED))
     d = decode_many(msgs, CATALOG)
     assert d.batch.time_ns.tolist() == [T0_NS, T0_NS + NS, T0_NS + 2 * NS, T0_NS]
 

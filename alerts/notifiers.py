@@ -2,10 +2,14 @@
 
 Every notifier sends the same JSON shape (`alert_change_to_dict`). `notify` may block (the webhook
 retries with backoff); wrap a slow notifier in `ThreadedNotifier` so the engine never waits on it.
+
+Webhook URLs are secrets (DingTalk `?access_token=`, WeCom `?key=`, Feishu/Lark `/hook/<token>`): logs,
+errors and FailedDelivery only ever show `redact_url(url)`.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import queue
@@ -14,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConsoleNotifier", "FailedDelivery", "MqttNotifier", "Notifier", "ThreadedNotifier",
-    "WebhookNotifier", "alert_change_to_dict", "format_change",
+    "WebhookNotifier", "alert_change_to_dict", "format_change", "redact_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -44,7 +49,7 @@ class Notifier(Protocol):
 class FailedDelivery:
     """A payload that could not be delivered after every retry, kept for re-delivery or spooling."""
 
-    target: str  # URL or MQTT topic
+    target: str  # webhook URL as redact_url shows it (no secrets), or MQTT topic
     payload: bytes
     error: str
     attempts: int
@@ -97,6 +102,62 @@ class ConsoleNotifier:
 
 
 _RETRYABLE_HTTP = frozenset({408, 425, 429})
+_MASK = "\u2026"  # …
+# Tokens in the path: Feishu/Lark `/open-apis/bot/v2/hook/<token>` (the segment after `hook` is always
+# masked), Slack `/services/T…/B…/<token>`, Discord `/api/webhooks/<id>/<token>` (a last segment after one
+# of these that looks like a token: digits in it or 8+ characters; WeCom's `/cgi-bin/webhook/send` stays)
+_HOOK_SEGMENTS = frozenset({"hook", "hooks", "webhook", "webhooks", "services"})
+
+
+def _split(url: str) -> tuple[str, str, str, str, str] | None:
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    return parts.scheme, parts.netloc, parts.path, parts.query, parts.fragment
+
+
+def _token_segment(segments: list[str]) -> int | None:
+    """Index of the path segment holding a hook token: the last non-empty one, after a hook segment."""
+    last = max((i for i, seg in enumerate(segments) if seg), default=None)
+    if last is None or last == 0:
+        return None
+    if segments[last - 1].lower() == "hook":
+        return last
+    seg = segments[last]
+    looks_like_token = len(seg) >= 8 or any(c.isdigit() for c in seg)
+    if looks_like_token and _HOOK_SEGMENTS.intersection(s.lower() for s in segments[:last]):
+        return last
+    return None
+
+
+def redact_url(url: str) -> str:
+    """`scheme://host[:port]/path` with any query shown as `?…`, user:password and fragment dropped, and
+    the last path segment masked when it is a hook token (`/open-apis/bot/v2/hook/…`): safe to log."""
+    split = _split(url)
+    if split is None:
+        return "<unparseable url>"
+    scheme, netloc, path, query, _ = split
+    host = netloc.rpartition("@")[2]
+    segments = path.split("/")
+    token = _token_segment(segments)
+    if token is not None:
+        segments[token] = _MASK
+    return f"{scheme}://{host}{'/'.join(segments)}" + (f"?{_MASK}" if query else "")
+
+
+def _secrets(url: str) -> list[str]:
+    """The parts of `url` that must never be shown, longest first (to scrub them from error texts)."""
+    split = _split(url)
+    if split is None:
+        return [url]
+    _, netloc, path, query, fragment = split
+    found = [url, url.strip(), path + "?" + query if query else "", query, fragment]
+    found += [v for _, v in urllib.parse.parse_qsl(query, keep_blank_values=True)]
+    segments = path.split("/")
+    token = _token_segment(segments)
+    found += [netloc.rpartition("@")[0], "" if token is None else segments[token]]
+    return sorted({f for f in found if len(f) >= 3}, key=len, reverse=True)
 
 
 class WebhookNotifier:
@@ -112,15 +173,21 @@ class WebhookNotifier:
                  on_failure: Callable[[FailedDelivery], None] | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if not url.lower().startswith(("http://", "https://")):
-            raise ValueError(f"webhook url must be http(s): {url!r}")
+            raise ValueError(f"webhook url must be http(s): {redact_url(url)!r}")
         if retries < 0 or timeout <= 0 or backoff < 0:
             raise ValueError("need retries >= 0, timeout > 0, backoff >= 0")
-        self.url, self.timeout, self.retries, self.backoff = url, timeout, retries, backoff
+        self._url = url  # secret: only _post uses it
+        self.url = redact_url(url)  # what logs, errors and FailedDelivery show
+        self._secrets = _secrets(url)
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self._headers = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         self._on_failure = on_failure
         self._sleep = sleep
         self._rng = random.Random()
         self.failed: list[FailedDelivery] = []
+
+    def __repr__(self) -> str:
+        return f"WebhookNotifier({self.url!r})"
 
     def notify(self, changes: Sequence[AlertChange]) -> None:
         if changes:
@@ -159,16 +226,25 @@ class WebhookNotifier:
 
     def _post(self, body: bytes) -> tuple[bool, str]:
         """(retryable, error); error is "" on success."""
-        req = urllib.request.Request(self.url, data=body, headers=self._headers, method="POST")
         try:
+            req = urllib.request.Request(self._url, data=body, headers=self._headers, method="POST")
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 resp.read()
             return False, ""
         except urllib.error.HTTPError as exc:
             exc.close()
-            return exc.code >= 500 or exc.code in _RETRYABLE_HTTP, f"HTTP {exc.code} {exc.reason}"
-        except (OSError, ValueError) as exc:  # URLError, refused, timeout, bad host
-            return True, f"{type(exc).__name__}: {exc}"
+            return exc.code >= 500 or exc.code in _RETRYABLE_HTTP, self._scrub(f"HTTP {exc.code} {exc.reason}")
+        except http.client.InvalidURL as exc:  # its text quotes the path and query: scrubbed below
+            return False, self._scrub(f"{type(exc).__name__}: {exc}")
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError, refused, timeout, bad host
+            return True, self._scrub(f"{type(exc).__name__}: {exc}")
+
+    def _scrub(self, text: str) -> str:
+        """An error text without the URL's secrets (http.client quotes the path and query in some)."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, self.url if secret.startswith(("http:", "https:")) else _MASK)
+        return text
 
     def close(self) -> None:
         if self.failed:

@@ -14,7 +14,7 @@ import pytest
 
 from alerts.lifecycle import AlertBook
 from alerts.model import AlertChange
-from alerts.notifiers import ConsoleNotifier, FailedDelivery, ThreadedNotifier, WebhookNotifier
+from alerts.notifiers import ConsoleNotifier, FailedDelivery, ThreadedNotifier, WebhookNotifier, redact_url
 from sentinel.detections import Detection
 from sentinel.readings import NS
 from sentinel.severity import Severity
@@ -35,7 +35,7 @@ class Recorder:
     """A real HTTP server on 127.0.0.1 that answers with scripted statuses (then 200) and keeps bodies."""
 
     def __init__(self, statuses: list[int]) -> None:
-        self.statuses, self.bodies, self.headers = list(statuses), [], []
+        self.statuses, self.bodies, self.headers, self.paths = list(statuses), [], [], []
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,6 +43,7 @@ class Recorder:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 recorder.bodies.append(body)
                 recorder.headers.append(dict(self.headers))
+                recorder.paths.append(self.path)
                 status = recorder.statuses.pop(0) if recorder.statuses else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -52,7 +53,8 @@ class Recorder:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.base}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
 
@@ -156,3 +158,92 @@ def test_console_line_shows_grade_in_both_languages_place_rule_and_since() -> No
                       "pressure fell 35 kPa in 2 min since 2024-06-10T06:13:20Z")
     assert ack.startswith("[RED 一级] ACKNOWLEDGED water/DMA1 W-DMA1-P01")
     assert "by zhang.wei (crew dispatched)" in ack
+
+
+# ---- webhook URLs are secrets (DingTalk ?access_token=, WeCom ?key=, Feishu /hook/<token>) ------------------
+SECRET = "5f0c9e2ab7d44e1f9a3c"
+
+
+@pytest.mark.parametrize(("path", "shown"), [
+    (f"/robot/send?access_token={SECRET}", "/robot/send?\u2026"),  # DingTalk
+    (f"/cgi-bin/webhook/send?key={SECRET}", "/cgi-bin/webhook/send?\u2026"),  # WeCom
+    (f"/open-apis/bot/v2/hook/{SECRET}", "/open-apis/bot/v2/hook/\u2026"),  # Feishu / Lark
+])
+@pytest.mark.parametrize("server", [[500, 500, 500, 500]], indirect=True)
+def test_a_failing_webhook_never_logs_or_keeps_its_secret(server: Recorder, path: str, shown: str,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[FailedDelivery] = []
+    hook = WebhookNotifier(server.base + path, timeout=2, retries=2, backoff=0.001, on_failure=seen.append)
+    with caplog.at_level(logging.DEBUG):
+        hook.notify(_changes())
+        hook.retry_failed()  # 1 more attempt fails (500), then the receiver answers 200
+        hook.notify(_changes())
+        server.statuses[:] = [400]
+        hook.notify(_changes())  # refused: not retried, kept
+        hook.close()
+    assert server.paths == [path] * 7  # the real URL, secret and all, is what was called
+    assert [f.attempts for f in seen] == [3, 1] and [f.error for f in seen] == ["HTTP 500 Internal Server Error",
+                                                                                "HTTP 400 Bad Request"]
+    assert {f.target for f in seen} == {f.target for f in hook.failed} == {server.base + shown}
+    assert hook.url == server.base + shown and SECRET not in repr(hook)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("giving up" in m for m in messages) and any("attempt 1/3 failed" in m for m in messages)
+    assert any("closing with 1 undelivered" in m for m in messages)
+    for text in [*messages, *(repr(f) for f in seen), *(repr(f) for f in hook.failed)]:
+        assert SECRET not in text, text
+
+
+def test_connection_errors_that_quote_the_url_do_not_leak_it(caplog: pytest.LogCaptureFixture) -> None:
+    # http.client refuses a space in the URL with an error quoting the path and query
+    hook = WebhookNotifier(f"http://127.0.0.1:{_unused_port()}/robot/send?access_token={SECRET} x", timeout=1,
+                           retries=1, backoff=0.001)
+    with caplog.at_level(logging.DEBUG):
+        hook.notify(_changes())
+    (failed,) = hook.failed
+    assert failed.error.startswith("InvalidURL: ") and SECRET not in failed.error
+    assert not any(SECRET in r.getMessage() for r in caplog.records)
+    hook = WebhookNotifier(f"http://user:{SECRET}@127.0.0.1:{_unused_port()}/x", timeout=1, retries=0)
+    hook.notify(_changes())
+    assert SECRET not in repr(hook.failed) and hook.url.startswith("http://127.0.0.1:")
+
+
+def test_a_url_that_is_not_http_is_refused_without_showing_its_secret() -> None:
+    with pytest.raises(ValueError, match="must be http") as err:
+        WebhookNotifier(f"ftp://example.com/robot/send?access_token={SECRET}")
+    assert SECRET not in str(err.value)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://oapi.dingtalk.com/robot/send?access_token=abc123", "https://oapi.dingtalk.com/robot/send?\u2026"),
+    ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa",
+     "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?\u2026"),
+    ("https://open.feishu.cn/open-apis/bot/v2/hook/2d4b1c3e-aaaa-bbbb-cccc-0123456789ab",
+     "https://open.feishu.cn/open-apis/bot/v2/hook/\u2026"),
+    ("https://open.larksuite.com/open-apis/bot/v2/hook/tok/", "https://open.larksuite.com/open-apis/bot/v2/hook/\u2026/"),
+    ("https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXX", "https://hooks.slack.com/services/T000/B000/\u2026"),
+    ("https://ops:pw@alerts.example.com:8443/in#frag", "https://alerts.example.com:8443/in"),
+    ("http://127.0.0.1:8080/hook", "http://127.0.0.1:8080/hook"),
+    ("http://[::1/x", "<unparseable url>"),
+])
+def test_redact_url(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+
+
+def test_settings_keep_the_webhook_url_secret_and_wiring_unwraps_it(tmp_path, server: Recorder) -> None:
+    from sentinel.settings import Settings
+    from sentinel.wiring import build_live
+    from tests.helpers import catalog
+
+    url = f"{server.base}/robot/send?access_token={SECRET}"
+    s = Settings(webhook_url=url, db=tmp_path / "s.db", publish_alerts=False)
+    assert SECRET not in repr(s) and SECRET not in str(s.model_dump())
+    assert s.webhook_url is not None and s.webhook_url.get_secret_value() == url
+    app = build_live(s, catalog({"sensor_id": "P1", "network": "water", "zone": "DMA1", "quantity": "pressure",
+                                 "unit": "bar"}), console=io.StringIO())
+    try:
+        (threaded,) = [n for n in app.runner.pipeline.notifiers if isinstance(n, ThreadedNotifier)]
+        threaded.notify(_changes())
+        assert threaded.join(timeout=5)
+        assert server.paths == ["/robot/send?access_token=" + SECRET] and threaded.inner.failed == []
+    finally:
+        app.close()

@@ -7,6 +7,7 @@ to the console and the MQTT alert topic, and everything lands in a SQLite file y
 
 from __future__ import annotations
 
+import math
 import shutil
 import socket
 import subprocess
@@ -94,7 +95,8 @@ def run_demo(*, workdir: Path | None = None, mqtt: str | None = None, embedded: 
         settings = Settings(db=db, mqtt_host=broker.host, mqtt_port=broker.port, mqtt_username=user,
                             mqtt_password=password,
                             mqtt_client_id=f"sentinel-demo-{int(time.time())}", resolve_after_s=300,
-                            stats_every_s=3600, poll_timeout_s=0.1)
+                            stats_every_s=3600, poll_timeout_s=0.1,
+                            max_future_s=math.inf)  # the demo plays its data faster than the clock
         app = build_live(settings, catalog, console=out)
         stack.callback(app.close)
         app.runner.source.start()

@@ -28,8 +28,10 @@ class Settings(BaseSettings):
     mqtt_shared_group: str | None = None
     mqtt_protocol: str = "3.1.1"
     publish_alerts: bool = True
-    webhook_url: str | None = None
+    webhook_url: SecretStr | None = None  # DingTalk/WeCom/Feishu webhook URLs carry their token
     resolve_after_s: float = 900.0
+    max_future_s: float = Field(default=600.0, ge=0, description="refuse readings stamped further ahead of "
+                                "their arrival than this (a clock set wrong must not jump the watermark)")
     poll_max: int = 5000
     poll_timeout_s: float = 0.2
     stats_every_s: float = 30.0

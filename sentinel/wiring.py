@@ -96,8 +96,9 @@ def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) 
     if s.publish_alerts:
         alert_client = _alert_client(s)
         notifiers.append(MqttNotifier(alert_client, prefix=scheme.alerts_root))
-    if s.webhook_url:
-        notifiers.append(ThreadedNotifier(WebhookNotifier(s.webhook_url), name="webhook"))
+    webhook_url = s.webhook_url.get_secret_value() if s.webhook_url is not None else ""
+    if webhook_url:
+        notifiers.append(ThreadedNotifier(WebhookNotifier(webhook_url), name="webhook"))
     store = build_store(s, catalog)
     pipeline = Pipeline(catalog, ruleset, store=store, notifiers=notifiers, resolve_after_s=s.resolve_after_s)
     source = MqttSource(s.mqtt_host, s.mqtt_port, client_id=s.mqtt_client_id, shared_group=s.mqtt_shared_group,
@@ -105,7 +106,8 @@ def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) 
                         password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
                         protocol=s.mqtt_protocol, scheme=scheme, max_pending=max(1000, s.poll_max))
     watcher = RulesWatcher(list(s.rules)) if s.rules else None
-    runner = LiveRunner(pipeline, source, Decoder(catalog, scheme), watcher=watcher, state_path=s.state,
+    decoder = Decoder(catalog, scheme, max_future_s=s.max_future_s)
+    runner = LiveRunner(pipeline, source, decoder, watcher=watcher, state_path=s.state,
                         poll_max=s.poll_max, poll_timeout_s=s.poll_timeout_s, stats_every_s=s.stats_every_s,
                         state_every_s=s.state_every_s)
     if not runner.restore_state() and s.influx_warm_hours > 0 and "influx" in s.store:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -38,23 +37,12 @@ from sentinel.catalog import Catalog
 from sentinel.readings import Batch
 from sentinel.stores.influx import InfluxStore
 from sentinel.warm import query_readings
+from tests.servers import free_port, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 TOKEN = "sentinel-dev-token"
 _bucket_numbers = count(1)
-
-
-def _unavailable(msg: str) -> None:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(msg + " (CI=true: the InfluxDB tests must not be skipped)", pytrace=False)
-    pytest.skip(msg)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -138,13 +126,13 @@ def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]
                        timeout=3600, check=True)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
         tail = getattr(exc, "stderr", "") or ""
-        _unavailable(f"could not build influxd with scripts/influxdb-build.sh: {exc}\n{tail[-2000:]}")
+        unavailable(f"could not build influxd with scripts/influxdb-build.sh: {exc}\n{tail[-2000:]}")
     server = InfluxServer(tmp_path_factory.mktemp("influxdb"), free_port())
     try:
         server.start()
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         server.stop()
-        _unavailable(f"could not start influxd: {exc}")
+        unavailable(f"could not start influxd: {exc}")
     try:
         yield server
     finally:

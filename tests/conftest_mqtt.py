@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, unavailable
 
 REPO = Path(__file__).resolve().parents[1]
 UP = REPO / "scripts" / "mosquitto-up.sh"
@@ -45,15 +46,7 @@ def _require_mosquitto() -> None:
         return
     msg = ("mosquitto (and mosquitto_passwd) not installed: apt-get install -y mosquitto, "
            "or run scripts/mosquitto-up.sh")
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(msg + " (CI=true: broker tests must not be skipped)", pytrace=False)
-    pytest.skip(msg)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    unavailable(msg)
 
 
 @dataclass

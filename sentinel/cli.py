@@ -150,6 +150,34 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from sentinel.stores.sqlite import SQLiteStore
+
+    if not Path(args.db).exists():
+        return _fail(FileNotFoundError(f"no store at {args.db}"))
+    with SQLiteStore(args.db) as store:
+        alerts = store.alerts(None if args.state == "all" else args.state)
+        if args.state == "open":
+            alerts = [a for a in store.alerts() if a.state != "resolved"]
+        if args.json:
+            print(json.dumps([a.to_dict() for a in alerts], ensure_ascii=False, indent=1))
+        else:
+            _print_alerts(alerts)
+            print(f"{len(alerts)} alert(s); store: {store.counts()}")
+    return 0
+
+
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from sentinel.stores.sqlite import SQLiteStore
+
+    if not Path(args.db).exists():
+        return _fail(FileNotFoundError(f"no store at {args.db}"))
+    with SQLiteStore(args.db) as store:
+        for letter in store.dead_letters(args.limit):
+            print(f"{iso(letter.received_ns)} {letter.describe()}  payload: {letter.payload[:120]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sentinel", description="Lifeline Sentinel 管网哨兵: water, heat and gas "
                                 "network monitoring")
@@ -186,6 +214,17 @@ def build_parser() -> argparse.ArgumentParser:
     bt.set_defaults(func=cmd_backtest)
 
     from sentinel.influx_cli import add_influx_commands
+    al = sub.add_parser("alerts", help="list alerts kept in a SQLite store")
+    al.add_argument("--db", default="sentinel.sqlite")
+    al.add_argument("--state", choices=["open", "firing", "acknowledged", "resolved", "all"], default="open")
+    al.add_argument("--json", action="store_true")
+    al.set_defaults(func=cmd_alerts)
+
+    dl = sub.add_parser("dead-letters", help="the newest dead letters in a SQLite store, with their reasons")
+    dl.add_argument("--db", default="sentinel.sqlite")
+    dl.add_argument("--limit", type=int, default=50)
+    dl.set_defaults(func=cmd_dead_letters)
+
     from sentinel.live_cli import add_live_commands
 
     add_live_commands(sub)

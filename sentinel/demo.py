@@ -146,5 +146,5 @@ def run_demo(*, workdir: Path | None = None, mqtt: str | None = None, embedded: 
     if not alerts:
         print("no alert was raised: the injected burst went undetected", file=out)
         return 1
-    print(f"\nInspect: sqlite3 {db} 'select * from alerts'", file=out)
+    print(f"\nInspect: sentinel alerts --db {db} --state all; sentinel dead-letters --db {db}", file=out)
     return 0

@@ -98,3 +98,20 @@ def test_replay_writes_a_report_page(replay_set: Path, tmp_path: Path) -> None:
                  str(replay_set / "readings.csv"), "-q", "--report", str(page)]) == 0
     text = page.read_text()
     assert "<svg" in text and 'class="alert' in text
+
+
+def test_alerts_and_dead_letters_of_a_store_can_be_listed(replay_set: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    readings = tmp_path / "r.csv"
+    lines = (replay_set / "readings.csv").read_text().splitlines()
+    lines.insert(3, "2025-01-05T16:00:00Z,NO-SUCH-SENSOR,1")
+    readings.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "s.sqlite"
+    assert main(["replay", "--catalog", str(replay_set / "catalog.csv"), "--readings", str(readings), "-q",
+                 "--db", str(db), "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)["alerts"]
+    assert main(["alerts", "--db", str(db), "--state", "all", "--json"]) == 0
+    assert [a["alert_id"] for a in json.loads(capsys.readouterr().out)] == [a["alert_id"] for a in replayed]
+    assert main(["dead-letters", "--db", str(db)]) == 0
+    assert f"{readings}:4: sensor_id: unknown sensor 'NO-SUCH-SENSOR'" in capsys.readouterr().out
+    assert main(["alerts", "--db", str(tmp_path / "missing.sqlite")]) == 2

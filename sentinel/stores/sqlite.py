@@ -115,10 +115,11 @@ _TABLES = ("readings", "detections", "alerts", "alert_changes", "dead_letters")
 class SQLiteStore:
     """`sentinel.stores.base.Store` on one SQLite file (see the module doc for threading and durability)."""
 
-    def __init__(self, path: str | Path, catalog: Catalog) -> None:
+    def __init__(self, path: str | Path, catalog: Catalog | None = None) -> None:
+        """`catalog` maps reading indices to sensor ids; a store opened only to read may omit it."""
         self.path = Path(path)
         self.catalog = catalog
-        self._ids = np.array([s.sensor_id for s in catalog.sensors], dtype=object)
+        self._ids = np.array([s.sensor_id for s in catalog.sensors] if catalog else [], dtype=object)
         self._id_rank = np.argsort(np.argsort(self._ids, kind="stable"), kind="stable")  # text order of ids
         self._conn = sqlite3.connect(self.path, isolation_level=None)  # we BEGIN/COMMIT ourselves
         self._conn.execute("PRAGMA busy_timeout = 5000")  # wait for a reader's checkpoint, don't fail

@@ -11,6 +11,8 @@ the stream was cut into batches: live, replay and Faust agree.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +49,7 @@ class EngineState:
     zone_flows: ZoneFlowState | None = None
     zone_fingerprint: str = ""
     rules: dict[str, RuleState] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # rule id -> the error that stopped it
 
 
 @dataclass
@@ -58,6 +61,7 @@ class StepResult:
     bad_quality: int = 0
     watermark: int = NO_TIME
     horizon: int = NO_TIME  # no later step emits a detection older than this (zone buckets lag behind)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # rules stopped in this step, and why
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,8 @@ class Engine:
             prev = old.rules.get(rid)
             if prev is not None and prev.fingerprint == rs.fingerprint:
                 st.rules[rid] = prev
+                if rid in old.failed:
+                    st.failed[rid] = old.failed[rid]
         return st
 
     # -- the step ---------------------------------------------------------------------------------
@@ -147,13 +153,16 @@ class Engine:
 
         accepted = self._per_sensor(state, batch, wm_before, result)
         if self.zone_rules and self.zone_flows:
-            self._per_zone(state, batch, accepted, wm_before, wm_after, out)
+            self._per_zone(state, batch, accepted, wm_before, wm_after, result)
         state.watermark = int(wm_after[-1])
         for c in self.deadman_rules:
             det: DeadmanDetector = c.detector  # type: ignore[assignment]
+            if det.rule.id in state.failed:
+                continue
             rs = state.rules[det.rule.id]
-            self._emit(c, rs, det.sweep(rs.detector, rs.tracker.level, state.last_t[det.subjects], state.watermark,
-                                        state.first_wm), out)
+            with self._guard(c, state, result):
+                self._emit(c, rs, det.sweep(rs.detector, rs.tracker.level, state.last_t[det.subjects],
+                                            state.watermark, state.first_wm), out)
         out.sort(key=Detection.sort_key)
         result.watermark = state.watermark
         result.horizon = state.watermark - self.detection_lag_ns
@@ -203,12 +212,25 @@ class Engine:
                 else:
                     slots = slots_all[sel]
                 det: SensorDetector = c.detector  # type: ignore[assignment]
+                if det.rule.id in state.failed:
+                    continue
                 rs = state.rules[det.rule.id]
-                evals = det.evaluate(rs.detector, slots, lay, sel, rs.tracker.level[slots])
-                for ev in evals if isinstance(evals, list) else (evals,):
-                    self._emit(c, rs, ev, result.detections)
+                with self._guard(c, state, result):
+                    evals = det.evaluate(rs.detector, slots, lay, sel, rs.tracker.level[slots])
+                    for ev in evals if isinstance(evals, list) else (evals,):
+                        self._emit(c, rs, ev, result.detections)
         result.accepted += int(accepted.sum())
         return accepted
+
+    @contextmanager
+    def _guard(self, c: CompiledRule, state: EngineState, result: StepResult) -> Iterator[None]:
+        """One broken rule must not stop the others: its error stops that rule only, and is reported."""
+        rid = c.detector.rule.id
+        try:
+            yield
+        except Exception as exc:  # a rule's fault, not the stream's: keep evaluating everything else
+            state.failed[rid] = f"{type(exc).__name__}: {exc}"
+            result.errors.append((rid, state.failed[rid]))
 
     @staticmethod
     def _layer(batch: Batch, acc: np.ndarray, prev: np.ndarray, wm_before: np.ndarray, first_wm: int) -> Layer:
@@ -230,7 +252,8 @@ class Engine:
         return np.argsort(rank, kind="stable"), np.r_[0, np.cumsum(np.bincount(rank))]
 
     def _per_zone(self, state: EngineState, batch: Batch, accepted: np.ndarray, wm_before: np.ndarray,
-                  wm_after: np.ndarray, out: list[Detection]) -> None:
+                  wm_after: np.ndarray, result: StepResult) -> None:
+        out = result.detections
         zf, zst = self.zone_flows, state.zone_flows
         assert zst is not None
         zf.start(zst, state.first_wm)
@@ -247,10 +270,13 @@ class Engine:
             for bucket in zf.finalize(zst, int(wm_after[end])):
                 for c in self.zone_rules:
                     det: ZoneDetector = c.detector  # type: ignore[assignment]
+                    if det.rule.id in state.failed:
+                        continue
                     rs = state.rules[det.rule.id]
-                    ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
-                    if ev is not None:
-                        self._emit(c, rs, ev, out)
+                    with self._guard(c, state, result):
+                        ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
+                        if ev is not None:
+                            self._emit(c, rs, ev, out)
             if len(held[0]):
                 zf.add(zst, *held)  # now within the ring: finalizing moved up to its watermark
             start = end + 1

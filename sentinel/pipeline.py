@@ -128,6 +128,9 @@ class Pipeline:
             if dead_letters:
                 self.store.write_dead_letters(dead_letters)
         step = self.engine.step(self.state, batch)
+        for rule_id, error in step.errors:
+            log.error("rule %s stopped after an error (the other rules go on; fix or reload it): %s",
+                      rule_id, error)
         changes = self.book.apply(step.detections, step.horizon) if step.watermark != NO_TIME else []
         c = self.counters
         c.readings_in += len(batch)

@@ -57,3 +57,20 @@ def test_saved_state_is_not_applied_to_a_different_catalog(tmp_path: Path) -> No
 def test_grades_must_get_worse_in_the_right_direction(levels: dict) -> None:
     with pytest.raises((InputErrors, ValueError), match="from yellow to orange to red"):
         ruleset({"id": "t", "kind": "threshold", **levels})
+
+
+def test_a_rule_that_breaks_stops_alone_and_the_others_go_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    cat = catalog(WATER[0])
+    eng = Engine(cat, ruleset(LOW, {"id": "drop", "kind": "rate_of_change", "change": 30, "within": "5m"}))
+    broken = next(c.detector for c in eng.rules if c.detector.rule.id == "drop")
+
+    def fail(*_args: object) -> None:
+        raise FloatingPointError("injected fault")
+
+    monkeypatch.setattr(broken, "evaluate", fail)
+    state = eng.new_state()
+    first = eng.step(state, series_batch(cat, {"P1": np.full(5, 300.0)}))
+    assert first.errors == [("drop", "FloatingPointError: injected fault")]
+    later = eng.step(state, series_batch(cat, {"P1": np.full(5, 250.0)}, t0=first.watermark + 60 * 10**9))
+    assert later.errors == []  # reported once; the rule stays stopped
+    assert [(d.rule_id, d.transition) for d in later.detections] == [("low", "raised")]

@@ -35,7 +35,6 @@ class LiveRunner:
         self.stats_every_s, self.state_every_s = stats_every_s, state_every_s
         self.stop_event = threading.Event()
         self.messages = 0
-        self.idle_since = time.monotonic()
 
     def restore_state(self) -> bool:
         """Warm start from the state file, if there is one for this catalog."""
@@ -82,7 +81,6 @@ class LiveRunner:
                 pause = min(pause * 2, 30.0)
         self.source.ack(messages)
         self.messages += len(messages)
-        self.idle_since = time.monotonic()
         return len(messages)
 
     def run(self, until: Callable[[], bool] | None = None) -> None:

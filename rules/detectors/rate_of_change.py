@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from rules.detectors.base import Evaluation, Layer, SensorDetector, dense
+from rules.durations import format_duration
 from rules.levels import NO_TIME, LevelTable
 from rules.schema import RateOfChangeRule
 
@@ -60,5 +61,5 @@ class RateOfChangeDetector(SensorDetector):
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         verb = {"falling": "fell", "rising": "rose", "either": "moved"}[self.rule.direction]
-        return (f"{verb} {score:.4g} {unit} within {self.rule.within:g} s (limit "
+        return (f"{verb} {score:.4g} {unit} within {format_duration(self.rule.within)} (limit "
                 f"{self.levels.threshold_for(grade):g} {unit}); now {value:.4g} {unit}")

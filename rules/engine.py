@@ -25,7 +25,7 @@ from rules.detectors.zone import ZoneDetector
 from rules.levels import NO_TIME, TrackerState, track
 from rules.loader import RuleSet
 from rules.selection import select_sensors, select_zones
-from rules.zone_flows import ZoneFlows, ZoneFlowState
+from rules.zone_flows import FinalBucket, ZoneFlows, ZoneFlowState
 from sentinel.catalog import Catalog
 from sentinel.detections import Detection
 from sentinel.readings import QUALITY_BAD, Batch
@@ -155,6 +155,30 @@ class Engine:
         if self.zone_rules and self.zone_flows:
             self._per_zone(state, batch, accepted, wm_before, wm_after, result)
         state.watermark = int(wm_after[-1])
+        return self._finish(state, result)
+
+    def advance(self, state: EngineState, watermark: int) -> StepResult:
+        """Move event time to `watermark` without readings: a tick from upstream saying the stream has got
+        this far. Zone buckets that became final are judged and silent sensors swept, exactly as a reading
+        of some other zone at `watermark` would do in one engine over the whole catalog. This is what lets
+        an engine that sees one zone only (a Faust partition) raise a deadman for a zone gone all quiet."""
+        result = StepResult([], watermark=state.watermark,
+                            horizon=state.watermark - self.detection_lag_ns if state.watermark != NO_TIME else NO_TIME)
+        if watermark <= state.watermark:
+            return result
+        if state.first_wm == NO_TIME:
+            state.first_wm = int(watermark)
+        state.watermark = int(watermark)
+        if self.zone_rules and self.zone_flows:
+            zst = state.zone_flows
+            assert zst is not None
+            self.zone_flows.start(zst, state.first_wm)
+            self._judge_buckets(state, self.zone_flows.finalize(zst, state.watermark), result)
+        return self._finish(state, result)
+
+    def _finish(self, state: EngineState, result: StepResult) -> StepResult:
+        """End of a step: sweep for silent sensors at the new watermark, order the detections."""
+        out = result.detections
         for c in self.deadman_rules:
             det: DeadmanDetector = c.detector  # type: ignore[assignment]
             if det.rule.id in state.failed:
@@ -253,7 +277,6 @@ class Engine:
 
     def _per_zone(self, state: EngineState, batch: Batch, accepted: np.ndarray, wm_before: np.ndarray,
                   wm_after: np.ndarray, result: StepResult) -> None:
-        out = result.detections
         zf, zst = self.zone_flows, state.zone_flows
         assert zst is not None
         zf.start(zst, state.first_wm)
@@ -267,19 +290,22 @@ class Engine:
             seg = slice(start, end + 1)
             m = use[seg]
             held = zf.add(zst, batch.sensor[seg][m], batch.time_ns[seg][m], batch.value[seg][m])
-            for bucket in zf.finalize(zst, int(wm_after[end])):
-                for c in self.zone_rules:
-                    det: ZoneDetector = c.detector  # type: ignore[assignment]
-                    if det.rule.id in state.failed:
-                        continue
-                    rs = state.rules[det.rule.id]
-                    with self._guard(c, state, result):
-                        ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
-                        if ev is not None:
-                            self._emit(c, rs, ev, out)
+            self._judge_buckets(state, zf.finalize(zst, int(wm_after[end])), result)
             if len(held[0]):
                 zf.add(zst, *held)  # now within the ring: finalizing moved up to its watermark
             start = end + 1
+
+    def _judge_buckets(self, state: EngineState, buckets: list[FinalBucket], result: StepResult) -> None:
+        for bucket in buckets:
+            for c in self.zone_rules:
+                det: ZoneDetector = c.detector  # type: ignore[assignment]
+                if det.rule.id in state.failed:
+                    continue
+                rs = state.rules[det.rule.id]
+                with self._guard(c, state, result):
+                    ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
+                    if ev is not None:
+                        self._emit(c, rs, ev, result.detections)
 
     # -- emission ---------------------------------------------------------------------------------
 

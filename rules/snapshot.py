@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 from pathlib import Path
@@ -88,20 +89,31 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
     return state
 
 
-def save(path: str | Path, state: EngineState, extra: dict | None = None, engine: Engine | None = None) -> None:
-    """Atomically write the state (and an optional JSON-able `extra`, e.g. the alert book)."""
-    path = Path(path)
+def to_bytes(state: EngineState, extra: dict | None = None, engine: Engine | None = None) -> bytes:
+    """The state (and an optional JSON-able `extra`, e.g. the alert book) as one .npz blob: a file on
+    disk for one process, a Faust table value per zone for many."""
     arrays = flatten(state, engine)
     if extra is not None:
         arrays["__extra__"] = np.frombuffer(json.dumps(extra).encode(), dtype=np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **{k.replace("/", "|"): v for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def from_bytes(blob: bytes, engine: Engine) -> tuple[EngineState, dict | None]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        arrays = {k.replace("|", "/"): data[k] for k in data.files}
+    extra = json.loads(bytes(arrays.pop("__extra__")).decode()) if "__extra__" in arrays else None
+    return restore(engine, arrays), extra
+
+
+def save(path: str | Path, state: EngineState, extra: dict | None = None, engine: Engine | None = None) -> None:
+    """Atomically write the state (and an optional JSON-able `extra`, e.g. the alert book)."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        np.savez(fh, **{k.replace("/", "|"): v for k, v in arrays.items()})
+    tmp.write_bytes(to_bytes(state, extra, engine))
     tmp.replace(path)
 
 
 def load(path: str | Path, engine: Engine) -> tuple[EngineState, dict | None]:
-    with np.load(Path(path), allow_pickle=False) as data:
-        arrays = {k.replace("|", "/"): data[k] for k in data.files}
-    extra = json.loads(bytes(arrays.pop("__extra__")).decode()) if "__extra__" in arrays else None
-    return restore(engine, arrays), extra
+    return from_bytes(Path(path).read_bytes(), engine)

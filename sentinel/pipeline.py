@@ -1,8 +1,9 @@
 """One path for every source: batch -> engine -> alert book -> store -> notifiers.
 
-Live MQTT, file replay and (later) Faust workers all call `Pipeline.process`, which is why the same rule
-gives the same answer everywhere. Stores are written before notifiers are told, and before a source
-acknowledges its input, so a crash loses nothing that was acknowledged.
+Live MQTT, file replay and Faust workers (one pipeline per zone, sentinel/scaleout) all call
+`Pipeline.process`, which is why the same rule gives the same answer everywhere. Stores are written
+before notifiers are told, and before a source acknowledges its input, so a crash loses nothing that
+was acknowledged.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 from alerts.lifecycle import AlertBook
 from alerts.model import Alert, AlertChange
 from alerts.notifiers import Notifier
-from rules.engine import Engine, EngineState
+from rules.engine import Engine, EngineState, StepResult
 from rules.levels import NO_TIME
 from rules.loader import RuleSet
 from sentinel.catalog import Catalog
@@ -127,13 +128,20 @@ class Pipeline:
                 self.store.write_readings(batch)
             if dead_letters:
                 self.store.write_dead_letters(dead_letters)
-        step = self.engine.step(self.state, batch)
+        return self._outcome(self.engine.step(self.state, batch), len(batch), dead_letters)
+
+    def advance(self, watermark_ns: int) -> StepOutcome:
+        """Event time has reached `watermark_ns` upstream (a tick): judge what that makes final or overdue."""
+        self._write_pending()
+        return self._outcome(self.engine.advance(self.state, watermark_ns), 0, ())
+
+    def _outcome(self, step: StepResult, n_in: int, dead_letters: Sequence[DeadLetter]) -> StepOutcome:
         for rule_id, error in step.errors:
             log.error("rule %s stopped after an error (the other rules go on; fix or reload it): %s",
                       rule_id, error)
         changes = self.book.apply(step.detections, step.horizon) if step.watermark != NO_TIME else []
         c = self.counters
-        c.readings_in += len(batch)
+        c.readings_in += n_in
         c.accepted += step.accepted
         c.duplicates += step.duplicates
         c.out_of_order += step.out_of_order

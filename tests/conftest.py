@@ -12,7 +12,7 @@ import pytest
 
 from tests.servers import unavailable
 
-pytest_plugins = ["tests.conftest_mqtt", "tests.conftest_influx"]
+pytest_plugins = ["tests.conftest_mqtt", "tests.conftest_influx", "tests.conftest_kafka"]
 
 
 def require(what: str, found: str | None) -> str:

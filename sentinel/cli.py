@@ -229,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_live_commands(sub)
     add_influx_commands(sub)
+    from sentinel.scaleout.cli import add_scaleout_commands
+
+    add_scaleout_commands(sub)
     return p
 
 

@@ -58,6 +58,23 @@ class Settings(BaseSettings):
     influx_warm_hours: float = Field(default=0.0, ge=0, description="on start without a state file, learn "
                                      "baselines from this many hours of readings in InfluxDB")
     influx_downsample_bucket: str = "sentinel_1m"
+    # -- Kafka / Faust scale-out (sentinel/scaleout, ingest/kafka_bridge.py) ---------------------------
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="host:port[,host:port...] of Kafka")
+    kafka_prefix: str = Field(default="sentinel", description="topics <prefix>.readings, .detections, "
+                              ".alerts, .dead-letters")
+    kafka_partitions: int = Field(default=8, gt=0, description="partitions of every topic; the most workers "
+                                  "that can share the work")
+    kafka_replication: int = Field(default=1, gt=0)
+    kafka_tick_every_s: float = Field(default=1.0, gt=0, description="how often producers send each zone "
+                                      "the stream's watermark (deadman sweeps of quiet zones)")
+    worker_app_id: str = Field(default="lifeline-sentinel", description="Faust app id: consumer group and "
+                               "changelog topic names; workers with one id share the zones")
+    worker_batch_max: int = Field(default=500, gt=0, description="Kafka messages per micro-batch")
+    worker_batch_within_s: float = Field(default=0.2, gt=0)
+    worker_session_timeout_s: float = Field(default=10.0, gt=0, description="a worker silent this long is "
+                                            "presumed dead and its zones move to the others")
+    worker_sink: bool = Field(default=True, description="also write the outputs of owned partitions to the "
+                              "store and notifiers")
 
     @field_validator("store", mode="before")
     @classmethod

@@ -88,17 +88,27 @@ def _warm(s: Settings, pipeline: Pipeline) -> None:
             pipeline.state = pipeline.engine.new_state()
 
 
-def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) -> LiveApp:
-    ruleset = load_rules(s.rules or None)
-    scheme = TopicScheme(s.mqtt_prefix)
+def _notifiers(s: Settings, console: TextIO | None) -> tuple[list[Notifier], mqtt.Client | None]:
     notifiers: list[Notifier] = [ConsoleNotifier(stream=console)]
     alert_client = None
     if s.publish_alerts:
         alert_client = _alert_client(s)
-        notifiers.append(MqttNotifier(alert_client, prefix=scheme.alerts_root))
+        notifiers.append(MqttNotifier(alert_client, prefix=TopicScheme(s.mqtt_prefix).alerts_root))
     webhook_url = s.webhook_url.get_secret_value() if s.webhook_url is not None else ""
     if webhook_url:
         notifiers.append(ThreadedNotifier(WebhookNotifier(webhook_url), name="webhook"))
+    return notifiers, alert_client
+
+
+def build_notifiers(s: Settings, console: TextIO | None = None) -> list[Notifier]:
+    """The notifiers the settings ask for (console always; MQTT alert topic; webhook)."""
+    return _notifiers(s, console)[0]
+
+
+def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) -> LiveApp:
+    ruleset = load_rules(s.rules or None)
+    scheme = TopicScheme(s.mqtt_prefix)
+    notifiers, alert_client = _notifiers(s, console)
     store = build_store(s, catalog)
     pipeline = Pipeline(catalog, ruleset, store=store, notifiers=notifiers, resolve_after_s=s.resolve_after_s)
     source = MqttSource(s.mqtt_host, s.mqtt_port, client_id=s.mqtt_client_id, shared_group=s.mqtt_shared_group,

@@ -1,0 +1,254 @@
+"""The Faust app: zone pipelines on the partitions this worker owns, state in a changelog-backed table.
+
+Per micro-batch (`take_events`) the readings agent groups records by (partition, zone key), runs each
+zone's pipeline (`ZonedProcessor`) from the state the table holds, and then, in this order:
+
+1. sends detections, alert changes and dead letters to their topics and waits until Kafka has them;
+2. puts each zone's new state in the table (its changelog record goes to the zone's partition);
+3. lets Faust acknowledge the batch; offsets are committed only after the producer is flushed.
+
+A worker killed anywhere in between is replaced by one that restores the table from the changelog and
+re-reads from the last committed offset. Re-read readings the saved state already holds are dropped by
+the engine as duplicates (they are not newer than their sensor's last reading); re-sent outputs are the
+same records again (deterministic detections, alert ids), which the stores overwrite. So a crash neither
+loses nor doubles a detection in the store, and learned baselines survive the take-over.
+
+The sink agent writes the outputs of the partitions this worker owns to the store and notifiers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import faust
+
+from alerts.notifiers import Notifier
+from ingest.kafka_codec import (
+    decode_alert_change,
+    decode_dead_letter,
+    decode_detection,
+    encode_alert_change,
+    encode_dead_letter,
+    encode_detection,
+)
+from rules.loader import RuleSet
+from sentinel.catalog import Catalog
+from sentinel.deadletter import DeadLetter
+from sentinel.scaleout.topics import DEFAULT_TOPICS, Topics
+from sentinel.scaleout.zoned import Message, ZonedProcessor, ZoneResult
+from sentinel.settings import Settings
+from sentinel.stores.base import Store, StoreFull
+
+log = logging.getLogger(__name__)
+
+STATE_TABLE = "zone-state"
+
+
+@dataclass
+class WorkerConfig:
+    bootstrap: str
+    app_id: str = "lifeline-sentinel"
+    topics: Topics = DEFAULT_TOPICS
+    partitions: int = 8
+    replication: int = 1
+    batch_max: int = 500
+    batch_within_s: float = 0.2
+    session_timeout_s: float = 10.0
+    resolve_after_s: float = 900.0
+    sink: bool = True
+    stats_every_s: float = 30.0
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> WorkerConfig:
+        return cls(bootstrap=s.kafka_bootstrap, app_id=s.worker_app_id, topics=Topics(s.kafka_prefix),
+                   partitions=s.kafka_partitions, replication=s.kafka_replication, batch_max=s.worker_batch_max,
+                   batch_within_s=s.worker_batch_within_s, session_timeout_s=s.worker_session_timeout_s,
+                   resolve_after_s=s.resolve_after_s, sink=s.worker_sink, stats_every_s=s.stats_every_s)
+
+
+class StoreThread:
+    """The store on a thread of its own: its blocking I/O stays off the event loop (Kafka heartbeats go
+    on while SQLite or InfluxDB work), and SQLite's connection is used by the thread that opened it."""
+
+    def __init__(self, factory: Callable[[], Store]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinel-store")
+        self.store: Store = self._pool.submit(factory).result()
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
+
+    def close(self) -> None:
+        def close() -> None:
+            self.store.flush()
+            self.store.close()
+
+        self._pool.submit(close).result()
+        self._pool.shutdown()
+
+
+def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: StoreThread | None = None,
+              notifiers: Sequence[Notifier] = ()) -> faust.App:
+    app = faust.App(
+        cfg.app_id,
+        broker=[f"kafka://{b.strip()}" for b in cfg.bootstrap.split(",")],
+        store="memory://",  # tables live in memory, rebuilt from their changelog on take-over
+        autodiscover=False,
+        web_enabled=False,  # several workers per machine must not fight over a port
+        topic_partitions=cfg.partitions,
+        topic_replication_factor=cfg.replication,
+        topic_allow_declare=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_session_timeout=cfg.session_timeout_s,
+        broker_heartbeat_interval=max(0.5, cfg.session_timeout_s / 5),
+        broker_commit_interval=1.0,
+        table_standby_replicas=1,  # another worker keeps a warm copy of each zone's state
+        key_serializer="raw",
+        value_serializer="raw",
+        logging_config=None,
+    )
+    readings = app.topic(cfg.topics.readings, key_type=bytes, value_type=bytes, partitions=cfg.partitions,
+                         key_serializer="raw", value_serializer="raw")
+    outputs = {name: app.topic(name, key_type=bytes, value_type=bytes, partitions=cfg.partitions,
+                               key_serializer="raw", value_serializer="raw") for name in cfg.topics.outputs}
+    table = app.Table(STATE_TABLE, default=None, partitions=cfg.partitions, key_type=bytes, value_type=bytes)
+    processor = ZonedProcessor(catalog, ruleset, cfg.resolve_after_s)
+    stats = _Stats(cfg.stats_every_s)
+
+    @app.agent(readings, name="evaluate")
+    async def evaluate(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(cfg.batch_max, within=cfg.batch_within_s):
+            received = time.time_ns()
+            groups: dict[tuple[int, bytes], list[Message]] = {}
+            for ev in events:
+                m = ev.message
+                groups.setdefault((m.partition, m.key or b""), []).append(
+                    Message(m.value, f"{m.topic}[{m.partition}]@{m.offset}", received))
+            results: list[tuple[int, bytes, ZoneResult]] = []
+            for (part, key), msgs in groups.items():
+                saved = table.data.get(key)
+                results.append((part, key, processor.process(key.decode("utf-8", "replace"), saved, msgs)))
+            sends = []
+            for part, key, r in results:
+                sends += [await outputs[cfg.topics.detections].send(key=key, value=encode_detection(d),
+                                                                    partition=part) for d in r.detections]
+                sends += [await outputs[cfg.topics.alerts].send(key=key, value=encode_alert_change(c),
+                                                                partition=part) for c in r.changes]
+                sends += [await outputs[cfg.topics.dead_letters].send(key=key, value=encode_dead_letter(d),
+                                                                      partition=part) for d in r.dead_letters]
+                for d in r.dead_letters:
+                    log.warning("dead letter: %s", d.describe())
+            if sends:
+                await asyncio.gather(*sends)  # outputs are in Kafka before the state says they happened
+            for part, key, r in results:
+                if r.state is not None:
+                    table.data[key] = r.state
+                    table.send_changelog(part, key, r.state)
+            if store is not None:
+                batches = [r.readings for _, _, r in results if r.readings is not None and len(r.readings)]
+                if batches:
+                    await store.call(_retry_full, store.store.write_readings, _concat(batches))
+            stats.add(len(events), sum(len(r.readings) if r.readings is not None else 0 for _, _, r in results),
+                      sum(len(r.detections) for _, _, r in results))
+
+    if cfg.sink and store is not None:
+        sink_source = app.topic(*cfg.topics.outputs, key_type=bytes, value_type=bytes,
+                                key_serializer="raw", value_serializer="raw")
+
+        @app.agent(sink_source, name="sink")
+        async def sink(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(cfg.batch_max, within=cfg.batch_within_s):
+                dets, changes, letters = [], [], []
+                for ev in events:
+                    topic, value = ev.message.topic, ev.message.value
+                    try:
+                        if topic == cfg.topics.detections:
+                            dets.append(decode_detection(value))
+                        elif topic == cfg.topics.alerts:
+                            changes.append(decode_alert_change(value))
+                        else:
+                            letters.append(decode_dead_letter(value))
+                    except Exception as exc:  # written by another version? keep it, don't stop
+                        letters.append(DeadLetter.of(f"{topic}[{ev.message.partition}]@{ev.message.offset}",
+                                                     f"undecodable output record: {exc}", value or b"",
+                                                     time.time_ns()))
+                await store.call(_write_outputs, store.store, dets, changes, letters)
+                for n in notifiers:
+                    if changes:
+                        try:
+                            await asyncio.get_running_loop().run_in_executor(None, n.notify, changes)
+                        except Exception:  # a broken notifier must not stop the sink
+                            log.exception("notifier %s failed", type(n).__name__)
+
+    @app.task
+    async def announce() -> None:
+        log.info("worker %s: %d sensors in %d zones, %d rules; readings from %s (%d partitions)",
+                 cfg.app_id, len(catalog), len(catalog.zones), len(ruleset.enabled()), cfg.topics.readings,
+                 cfg.partitions)
+
+    @app.timer(interval=max(1.0, cfg.stats_every_s))
+    async def report() -> None:
+        stats.report(processor)
+
+    app.sentinel_processor = processor  # type: ignore[attr-defined]
+    return app
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+
+def _retry_full(write: Any, *args: Any) -> None:
+    """A full store (InfluxDB down and spool at its bound) holds the batch: Kafka keeps the input."""
+    delay = 0.5
+    while True:
+        try:
+            write(*args)
+            return
+        except StoreFull:
+            log.warning("store full: holding the batch, retrying in %.1f s", delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def _write_outputs(store: Store, dets: list, changes: list, letters: list) -> None:
+    if dets:
+        _retry_full(store.write_detections, dets)
+    if changes:
+        _retry_full(store.write_alert_changes, changes)
+    if letters:
+        _retry_full(store.write_dead_letters, letters)
+    store.flush()
+
+
+def _concat(batches: list) -> Any:
+    from sentinel.readings import Batch
+
+    return batches[0] if len(batches) == 1 else Batch.concat(batches)
+
+
+class _Stats:
+    def __init__(self, every_s: float) -> None:
+        self.every_s = every_s
+        self.messages = self.readings = self.detections = 0
+        self._since = time.monotonic()
+
+    def add(self, messages: int, readings: int, detections: int) -> None:
+        self.messages += messages
+        self.readings += readings
+        self.detections += detections
+
+    def report(self, processor: ZonedProcessor) -> None:
+        now = time.monotonic()
+        dt = max(1e-9, now - self._since)
+        if self.messages:
+            log.info("worker: %d messages, %d readings (%.0f/s), %d detections, dead letters %s in %.0f s",
+                     self.messages, self.readings, self.readings / dt, self.detections,
+                     dict(processor.counters.dead_letters) or 0, dt)
+        self.messages = self.readings = self.detections = 0
+        self._since = now

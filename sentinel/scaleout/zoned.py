@@ -130,17 +130,24 @@ class ZonedProcessor:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _pipeline(self, key: str, zcat: Catalog, saved: bytes | None) -> _Live:
-        live = self._live.get(key)
-        if live is not None and saved is not None and live.blob is saved:
-            return live  # the table still holds what we left there: our pipeline is that state
+    def restore(self, key: str, saved: bytes | None) -> Pipeline:
+        """A zone's pipeline in the state a table blob holds (fresh for None): to resume, or to inspect."""
+        zcat = self._zone_catalogs.get(key)
+        if zcat is None:
+            raise KeyError(f"unknown zone key {key!r}")
         pipe = Pipeline(zcat, self.ruleset, resolve_after_s=self.resolve_after_s)
         if saved:
             state, extra = snapshot.from_bytes(saved, pipe.engine)
             pipe.state = state
             if extra and "alerts" in extra:
                 pipe.book = AlertBook.restore(extra["alerts"], self.resolve_after_s)
-        live = _Live(saved or b"", pipe)
+        return pipe
+
+    def _pipeline(self, key: str, zcat: Catalog, saved: bytes | None) -> _Live:
+        live = self._live.get(key)
+        if live is not None and saved is not None and live.blob is saved:
+            return live  # the table still holds what we left there: our pipeline is that state
+        live = _Live(saved or b"", self.restore(key, saved))
         self._live[key] = live
         return live
 

@@ -85,12 +85,16 @@ class Engine:
         self.sensor_rules: list[CompiledRule] = []
         self.zone_rules: list[CompiledRule] = []
         self.deadman_rules: list[CompiledRule] = []
+        self.unmatched: list[str] = []  # enabled rules that select nothing in this catalog: not compiled
         for rule in ruleset.enabled():
             cls = DETECTORS[rule.kind]
             if issubclass(cls, ZoneDetector):
                 subjects = select_zones(rule.select, catalog, self.zone_flows.zones_with_inlet)
             else:
                 subjects = select_sensors(rule.select, catalog)
+            if len(subjects) == 0:  # nothing to watch here (a gas rule in a water zone's engine)
+                self.unmatched.append(rule.id)
+                continue
             det = cls(rule, subjects, catalog, self.settings)
             fp = hashlib.sha256(
                 f"{rule.fingerprint()}|{self.zone_fingerprint}|{subjects.tobytes().hex()}".encode()

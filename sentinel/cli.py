@@ -42,7 +42,7 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
         extra = f" -> {subjects.get(rule.id, 0)} subject(s)" if engine else ""
         state = "" if rule.enabled else " (disabled)"
         print(f"ok  {rule.id:40s} {rule.kind:15s} {rule.severity.label:6s}{state}{extra}")
-    unmatched = [r for r, n in subjects.items() if n == 0]
+    unmatched = engine.unmatched if engine else []
     print(f"{len(ruleset.rules)} rule(s) in {len(ruleset.sources)} file(s): valid")
     if unmatched:
         print(f"warning: no subjects in this catalog for: {', '.join(unmatched)}", file=sys.stderr)

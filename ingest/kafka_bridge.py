@@ -18,16 +18,19 @@ import time
 from ingest.decoders import Decoder
 from ingest.kafka_publish import ZoneProducer
 from ingest.mqtt_source import MqttSource
+from sentinel.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
 
 class KafkaBridge:
     def __init__(self, source: MqttSource, decoder: Decoder, producer: ZoneProducer, *, poll_max: int = 5000,
-                 poll_timeout_s: float = 0.2, stats_every_s: float = 30.0) -> None:
+                 poll_timeout_s: float = 0.2, stats_every_s: float = 30.0,
+                 heartbeat: Heartbeat | None = None) -> None:
         self.source, self.decoder, self.producer = source, decoder, producer
         self.poll_max, self.poll_timeout_s, self.stats_every_s = poll_max, poll_timeout_s, stats_every_s
         self.stop_event = threading.Event()
+        self.heartbeat = heartbeat or Heartbeat(None)
         self.messages = 0
         self.readings = 0
         self.dead_letters = 0
@@ -67,6 +70,7 @@ class KafkaBridge:
         last = time.monotonic()
         while not self.stop_event.is_set():
             await self.step()
+            self.heartbeat.beat()
             now = time.monotonic()
             if now - last >= self.stats_every_s:
                 last = now

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     worker_batch_within_s: float = Field(default=0.2, gt=0)
     worker_session_timeout_s: float = Field(default=10.0, gt=0, description="a worker silent this long is "
                                             "presumed dead and its zones move to the others")
+    heartbeat_file: Path | None = Field(default=None, description="touched every few seconds while a "
+                                        "worker or bridge runs: its container health check reads the age")
     worker_sink: bool = Field(default=True, description="also write the outputs of owned partitions to the "
                               "store and notifiers")
 

@@ -44,7 +44,7 @@ GRAFANA = ROOT / "deploy" / "grafana"
 DASHBOARD_FILE = GRAFANA / "dashboards" / "lifeline.json"
 DASHBOARD = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
 
-LONG_RUNNING = {"mosquitto", "influxdb", "kafka", "grafana", "sentinel"}
+LONG_RUNNING = {"mosquitto", "influxdb", "kafka", "grafana", "sentinel", "bridge", "worker"}
 ONE_SHOT = {"catalog", "influx-init", "simulator"}
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error} and $NAME; $$ is a literal $.
@@ -604,3 +604,58 @@ def test_gas_panel_marks_the_default_rules_alarm_levels() -> None:
     [panel] = [p for p in all_panels() for t in p.get("targets", []) if '"gas_concentration"' in t["query"]]
     steps = {s["color"]: s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]}
     assert {grade: steps[grade] for grade in rule["high"]} == rule["high"]
+
+
+# ---- the Kafka scale-out profile ---------------------------------------------------------------------------
+
+
+def test_bridge_and_workers_are_the_scaleout_profile_on_the_kafka_service() -> None:
+    props = dict(line.split("=", 1) for line in (ROOT / "deploy/kafka/server.properties").read_text().splitlines()
+                 if "=" in line and not line.startswith("#"))
+    plaintext = next(u for u in props["advertised.listeners"].split(",") if u.startswith("PLAINTEXT://"))
+    for name in ("bridge", "worker"):
+        svc = SERVICES[name]
+        assert svc.get("profiles") == ["scaleout"], "the default stack stays one process"
+        env = service_env(name)
+        assert "PLAINTEXT://" + env["SENTINEL_KAFKA_BOOTSTRAP"] == plaintext, "clients use the advertised listener"
+        assert svc["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert env["SENTINEL_CATALOG"] == service_env("sentinel")["SENTINEL_CATALOG"], "one catalog everywhere"
+    assert SERVICES["worker"]["deploy"]["replicas"] >= 2
+    assert service_env("bridge")["SENTINEL_MQTT_SHARED_GROUP"], "bridges split the subscription when scaled"
+
+
+def test_worker_settings_compose_gives_it_load(monkeypatch) -> None:
+    for key in list(os.environ):
+        if key.startswith("SENTINEL_"):
+            monkeypatch.delenv(key)
+    for key, value in service_env("worker").items():
+        monkeypatch.setenv(key, value)
+    s = Settings()
+    assert s.store == ["influx"] and urlparse(s.influx_url).hostname == "influxdb"
+    assert not str(s.influx_spool_dir).startswith("/data/"), "replicas must not share one spool directory"
+    assert s.publish_alerts is False
+    parsed = build_parser().parse_args(SERVICES["worker"]["command"])
+    assert parsed.func.__name__ == "cmd_worker"
+
+
+@pytest.mark.parametrize("name", ["bridge", "worker"])
+def test_scaleout_health_checks_read_the_heartbeat_the_service_touches(name: str, tmp_path) -> None:
+    svc = SERVICES[name]
+    test = svc["healthcheck"]["test"]
+    beat = svc["environment"]["SENTINEL_HEARTBEAT_FILE"]
+    assert test[:3] == ["CMD", "python", "-c"] and f"'{beat}'" in test[3]
+    limit = float(re.search(r"< (\d+)", test[3]).group(1))
+    assert limit >= 3 * 5, "the services touch it every 5 s: a healthy one must not flap"
+    code = test[3].replace(beat, str(tmp_path / "alive"))
+
+    def check() -> int:
+        return subprocess.run([sys.executable, "-c", code], timeout=30).returncode
+
+    assert check() == 1
+    from sentinel.heartbeat import Heartbeat
+
+    Heartbeat(tmp_path / "alive").beat()
+    assert check() == 0
+    old = time.time() - limit - 5
+    os.utime(tmp_path / "alive", (old, old))
+    assert check() == 1

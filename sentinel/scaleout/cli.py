@@ -72,6 +72,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     from ingest.kafka_publish import ZoneProducer
     from ingest.mqtt_source import MqttSource
     from ingest.topics import TopicScheme
+    from sentinel.heartbeat import Heartbeat
     from sentinel.scaleout.topics import Topics, ensure_topics_sync
 
     extra = {"mqtt_host": args.mqtt_host, "mqtt_port": args.mqtt_port, "mqtt_username": args.mqtt_username,
@@ -92,7 +93,8 @@ def cmd_bridge(args: argparse.Namespace) -> int:
     producer = ZoneProducer(s.kafka_bootstrap, catalog, topics, tick_every_s=s.kafka_tick_every_s,
                             client_id=s.mqtt_client_id)
     bridge = KafkaBridge(source, Decoder(catalog, scheme, max_future_s=s.max_future_s), producer,
-                         poll_max=s.poll_max, poll_timeout_s=s.poll_timeout_s, stats_every_s=s.stats_every_s)
+                         poll_max=s.poll_max, poll_timeout_s=s.poll_timeout_s, stats_every_s=s.stats_every_s,
+                         heartbeat=Heartbeat(s.heartbeat_file))
     signal.signal(signal.SIGTERM, lambda *_: bridge.stop())
     signal.signal(signal.SIGINT, lambda *_: bridge.stop())
 

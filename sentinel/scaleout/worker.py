@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -41,6 +42,7 @@ from ingest.kafka_codec import (
 from rules.loader import RuleSet
 from sentinel.catalog import Catalog
 from sentinel.deadletter import DeadLetter
+from sentinel.heartbeat import Heartbeat
 from sentinel.scaleout.topics import DEFAULT_TOPICS, Topics
 from sentinel.scaleout.zoned import Message, ZonedProcessor, ZoneResult
 from sentinel.settings import Settings
@@ -64,13 +66,15 @@ class WorkerConfig:
     resolve_after_s: float = 900.0
     sink: bool = True
     stats_every_s: float = 30.0
+    heartbeat_file: Path | None = None
 
     @classmethod
     def from_settings(cls, s: Settings) -> WorkerConfig:
         return cls(bootstrap=s.kafka_bootstrap, app_id=s.worker_app_id, topics=Topics(s.kafka_prefix),
                    partitions=s.kafka_partitions, replication=s.kafka_replication, batch_max=s.worker_batch_max,
                    batch_within_s=s.worker_batch_within_s, session_timeout_s=s.worker_session_timeout_s,
-                   resolve_after_s=s.resolve_after_s, sink=s.worker_sink, stats_every_s=s.stats_every_s)
+                   resolve_after_s=s.resolve_after_s, sink=s.worker_sink, stats_every_s=s.stats_every_s,
+                   heartbeat_file=s.heartbeat_file)
 
 
 class StoreThread:
@@ -196,6 +200,12 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
     @app.timer(interval=max(1.0, cfg.stats_every_s))
     async def report() -> None:
         stats.report(processor)
+
+    heartbeat = Heartbeat(cfg.heartbeat_file, every_s=0)
+
+    @app.timer(interval=5.0)
+    async def alive() -> None:
+        heartbeat.beat()
 
     app.sentinel_processor = processor  # type: ignore[attr-defined]
     return app

@@ -23,13 +23,14 @@ MAX_READINGS_PER_RECORD = 5000  # ~200 kB of JSON: well under Kafka's 1 MB defau
 
 class ZoneProducer:
     def __init__(self, bootstrap: str, catalog: Catalog, topics: Topics = DEFAULT_TOPICS, *,
-                 tick_every_s: float = 1.0, client_id: str = "sentinel-producer",
+                 tick_every_s: float = 1.0, client_id: str = "sentinel-producer", timeout_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.bootstrap = bootstrap
         self.catalog = catalog
         self.topics = topics
         self.tick_every_s = tick_every_s
         self.client_id = client_id
+        self.timeout_ms = int(timeout_s * 1000)
         self._clock = clock
         self._producer = None
         self.high_ns: int | None = None  # latest event time sent
@@ -44,7 +45,8 @@ class ZoneProducer:
 
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, client_id=self.client_id, acks="all",
                                           linger_ms=5, max_batch_size=1 << 20, compression_type="gzip",
-                                          enable_idempotence=True, request_timeout_ms=30_000)
+                                          enable_idempotence=True, request_timeout_ms=self.timeout_ms,
+                                          retry_backoff_ms=250)
         await self._producer.start()
 
     async def stop(self) -> None:
@@ -67,7 +69,7 @@ class ZoneProducer:
         for part in batch.split(MAX_READINGS_PER_RECORD):
             for key, value in zone_records(self.catalog, part):
                 futures.append(await self._send(self.topics.readings, key, value))
-        await asyncio.gather(*futures)
+        await self._confirmed(futures)
         self.records += len(futures)
         self.readings += len(batch)
         high = int(batch.time_ns.max())
@@ -75,7 +77,7 @@ class ZoneProducer:
 
     async def send_dead_letters(self, letters: Sequence[DeadLetter], key: bytes = b"") -> None:
         futures = [await self._send(self.topics.dead_letters, key or None, encode_dead_letter(d)) for d in letters]
-        await asyncio.gather(*futures)
+        await self._confirmed(futures)
 
     async def tick(self, *, force: bool = False) -> bool:
         """Tell every zone how far the stream has got, at most every `tick_every_s` unless forced; only
@@ -87,10 +89,25 @@ class ZoneProducer:
             return False
         value = encode_tick(self.high_ns)
         futures = [await self._send(self.topics.readings, key.encode(), value) for key in self.catalog.zones]
-        await asyncio.gather(*futures)
+        await self._confirmed(futures)
         self._ticked_ns, self._ticked_at = self.high_ns, now
         self.ticks += 1
         return True
+
+    async def _confirmed(self, futures: list[asyncio.Future]) -> None:
+        """Wait until Kafka confirms every record. The producer retries on its own while the broker is
+        away, so waiting (and saying so) rather than re-sending keeps the topic free of copies; a record
+        that failed for good raises, and the caller sends its batch again."""
+        pending = set(futures)
+        waited = 0.0
+        while pending:
+            done, pending = await asyncio.wait(pending, timeout=self.timeout_ms / 1000)
+            for f in done:
+                f.result()
+            if pending:
+                waited += self.timeout_ms / 1000
+                log.warning("Kafka has not confirmed %d record(s) for %.0f s (broker down?): holding the input "
+                            "unacknowledged and waiting", len(pending), waited)
 
     async def _send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future:
         if self._producer is None:

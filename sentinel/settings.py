@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     kafka_partitions: int = Field(default=8, gt=0, description="partitions of every topic; the most workers "
                                   "that can share the work")
     kafka_replication: int = Field(default=1, gt=0)
+    kafka_timeout_s: float = Field(default=30.0, gt=0, description="a Kafka request not answered in this "
+                                   "time fails; the bridge then holds its MQTT messages and retries")
     kafka_tick_every_s: float = Field(default=1.0, gt=0, description="how often producers send each zone "
                                       "the stream's watermark (deadman sweeps of quiet zones)")
     worker_app_id: str = Field(default="lifeline-sentinel", description="Faust app id: consumer group and "

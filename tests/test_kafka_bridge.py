@@ -40,7 +40,7 @@ def bridges(mosquitto, kafka: KafkaServer, tmp_path: Path) -> Iterator[Callable[
 
     def start(name: str, *extra: str) -> subprocess.Popen:
         env = dict(os.environ, PYTHONPATH=str(REPO), SENTINEL_MQTT_PASSWORD=mosquitto.users["sentinel"],
-                   SENTINEL_STATS_EVERY_S="1", SENTINEL_KAFKA_TICK_EVERY_S="0.2")
+                   SENTINEL_STATS_EVERY_S="1", SENTINEL_KAFKA_TICK_EVERY_S="0.2", SENTINEL_KAFKA_TIMEOUT_S="5")
         log = tmp_path / f"{name}.log"
         cmd = [sys.executable, "-m", "sentinel.cli", "bridge", "--catalog", str(tmp_path / "catalog.csv"),
                "--kafka", kafka.bootstrap, "--partitions", "4", "--prefix", prefix, "--mqtt-host", mosquitto.host,
@@ -163,3 +163,36 @@ def test_two_bridges_share_one_subscription_without_loss_or_duplicates(mosquitto
 
     assert handled(a) > 0 and handled(b) > 0, "both bridges took a share"
     assert handled(a) + handled(b) == n
+
+
+def test_a_kafka_outage_holds_the_mqtt_backlog_and_loses_nothing(mosquitto, kafka: KafkaServer, bridges) -> None:
+    p = bridges("outage")
+    wait_ready(p)
+    t0 = int(time.time()) - 5400
+    zone = ZONES[0]
+    topic = TOPICS.reading_topic("water", zone, f"{zone}-P1")
+
+    def send(first: int, n: int) -> None:
+        with device(mosquitto) as pub:
+            for i in range(first, first + n):
+                pub.publish(topic, json.dumps({"time": t0 + i, "value": i / 100}))
+
+    def times(records: list) -> set[int]:
+        return {t for _, _, t, _ in readings_of(records)}
+
+    want_before = {(t0 + i) * 10**9 for i in range(50)}
+    send(0, 50)
+    assert times(consume(kafka.bootstrap, bridges.topics.readings, lambda g: times(g) >= want_before)) >= want_before
+    kafka.stop()
+    try:
+        send(50, 50)  # the bridge takes these from MQTT but cannot hand them to Kafka
+        deadline = time.monotonic() + 60
+        while "holding" not in p.log.read_text() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.5)
+        assert "holding" in p.log.read_text(), "the bridge says it holds the messages"  # type: ignore[attr-defined]
+        assert p.poll() is None, "and keeps running"
+    finally:
+        kafka.start()
+    want = {(t0 + i) * 10**9 for i in range(100)}
+    got = times(consume(kafka.bootstrap, bridges.topics.readings, lambda g: times(g) >= want, timeout=120))
+    assert got == want, f"missing after the outage: {sorted(want - got)[:5]}"

@@ -91,7 +91,7 @@ def cmd_bridge(args: argparse.Namespace) -> int:
                         password=s.mqtt_password.get_secret_value() if s.mqtt_password else None,
                         protocol=s.mqtt_protocol, scheme=scheme, max_pending=max(1000, s.poll_max))
     producer = ZoneProducer(s.kafka_bootstrap, catalog, topics, tick_every_s=s.kafka_tick_every_s,
-                            client_id=s.mqtt_client_id)
+                            client_id=s.mqtt_client_id, timeout_s=s.kafka_timeout_s)
     bridge = KafkaBridge(source, Decoder(catalog, scheme, max_future_s=s.max_future_s), producer,
                          poll_max=s.poll_max, poll_timeout_s=s.poll_timeout_s, stats_every_s=s.stats_every_s,
                          heartbeat=Heartbeat(s.heartbeat_file))

@@ -8,10 +8,13 @@ callbacks. The engine and alert state are saved periodically and on stop.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import Any, TypeVar
 
 from alerts.lifecycle import AlertBook
 from ingest.decoders import Decoder
@@ -22,6 +25,7 @@ from sentinel.rules_watch import RulesWatcher
 from sentinel.stores.base import StoreFull
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class LiveRunner:
@@ -35,6 +39,7 @@ class LiveRunner:
         self.stats_every_s, self.state_every_s = stats_every_s, state_every_s
         self.stop_event = threading.Event()
         self.messages = 0
+        self._commands: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
 
     def restore_state(self) -> bool:
         """Warm start from the state file, if there is one for this catalog."""
@@ -83,12 +88,35 @@ class LiveRunner:
         self.messages += len(messages)
         return len(messages)
 
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run `fn` on the loop's thread between two batches (the pipeline and alert book are not
+        thread-safe): how the console's acknowledge/resolve reach the alert book."""
+        fut: Future[T] = Future()
+        self._commands.put((fn, fut))
+        return fut
+
+    def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
+        return self.submit(fn).result(timeout)
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                fn, fut = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn())
+                except BaseException as exc:  # handed to the caller, e.g. AlertError for a resolved alert
+                    fut.set_exception(exc)
+
     def run(self, until: Callable[[], bool] | None = None) -> None:
         last_stats = last_state = time.monotonic()
         clean = False
         try:
             while not self.stop_event.is_set() and not (until and until()):
                 self.step()
+                self._run_commands()
                 now = time.monotonic()
                 if self.watcher is not None:
                     ruleset = self.watcher.poll()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -162,6 +163,27 @@ class Pipeline:
         if changes:
             self._notify(changes)
         return StepOutcome(step.detections, changes)
+
+    # -- operators ----------------------------------------------------------------------------------
+
+    def acknowledge(self, alert_id: str, actor: str, note: str | None = None,
+                    time_ns: int | None = None) -> AlertChange:
+        """An operator is on it: recorded in the book, stored, announced like any other change.
+        Raises AlertError for an unknown or resolved alert. Wall-clock time: a human acted now."""
+        return self._manual(self.book.acknowledge(alert_id, actor, note, time_ns or time.time_ns()))
+
+    def resolve(self, alert_id: str, actor: str, note: str | None = None, time_ns: int | None = None) -> AlertChange:
+        """Close an alert by hand (a later raise of its condition opens a new one)."""
+        return self._manual(self.book.resolve(alert_id, actor, note, time_ns or time.time_ns()))
+
+    def _manual(self, change: AlertChange) -> AlertChange:
+        self.alerts[change.alert.alert_id] = change.alert
+        self.counters.alert_changes += 1
+        self._pending.append(([], [change]))
+        with contextlib.suppress(StoreFull):  # else written before the next batch
+            self._write_pending()
+        self._notify([change])
+        return change
 
     @property
     def outputs_pending(self) -> bool:

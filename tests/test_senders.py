@@ -438,3 +438,10 @@ def test_feishu_error_codes_and_rate_limits(robots) -> None:
     assert not bad_token.retryable and "19001" in str(bad_token)
     bad_secret = failure(feishu(r, secret="SEC-not-the-right-one-000000"))
     assert not bad_secret.retryable and "19021" in str(bad_secret)
+
+
+def test_describe_shows_a_plain_url_as_it_is() -> None:
+    from alerts.senders import build_sender
+
+    s = build_sender("ops-webhook", {"type": "webhook", "url": "http://127.0.0.1:9000/sentinel/alerts"})
+    assert s.describe().endswith("→ http://127.0.0.1:9000/sentinel/alerts")

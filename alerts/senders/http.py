@@ -86,8 +86,8 @@ class Scrubber:
 
     def __init__(self, url: str, extra: Sequence[str] = ()) -> None:
         self._secrets = sorted({*_secrets(url), *(s for s in extra if s)}, key=len, reverse=True)
-        self.shown = ""
-        self.shown = self(redact_url(url))  # also masks a query's token where it repeats in the path
+        self.shown = redact_url(url)
+        self.shown = self(self.shown)  # also masks a query's token where it repeats in the path
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     publish_alerts: bool = True
     webhook_url: SecretStr | None = None  # DingTalk/WeCom/Feishu webhook URLs carry their token
     resolve_after_s: float = 900.0
+    # -- routing (alerts/routing): who hears about which alerts, grouped, inhibited, escalated --------
+    routing: Path | None = Field(default=None, description="routing YAML (deploy/routing.example.yaml); "
+                                 "without it every change goes to the console/MQTT/webhook notifiers as is")
+    routing_state: Path | None = Field(default=None, description="where routing keeps its groups across restarts")
+    deliveries_db: Path | None = Field(default=None, description="SQLite journal of every delivery attempt "
+                                       "(default: next to SENTINEL_DB)")
     max_future_s: float = Field(default=600.0, ge=0, description="refuse readings stamped further ahead of "
                                 "their arrival than this (a clock set wrong must not jump the watermark)")
     poll_max: int = 5000

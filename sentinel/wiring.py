@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TextIO
 
 import paho.mqtt.client as mqtt
 
 from alerts.notifiers import ConsoleNotifier, MqttNotifier, Notifier, ThreadedNotifier, WebhookNotifier
+from alerts.routing.silences import SilenceBook
 from ingest.decoders import Decoder
 from ingest.mqtt_source import MqttSource
 from ingest.topics import TopicScheme
@@ -30,6 +32,7 @@ class LiveApp:
     runner: LiveRunner
     alert_client: mqtt.Client | None = None
     closers: list = field(default_factory=list)
+    silences: SilenceBook = field(default_factory=SilenceBook)  # what the console edits, routing honours
 
     def close(self) -> None:
         self.runner.source.stop()
@@ -88,7 +91,8 @@ def _warm(s: Settings, pipeline: Pipeline) -> None:
             pipeline.state = pipeline.engine.new_state()
 
 
-def _notifiers(s: Settings, console: TextIO | None) -> tuple[list[Notifier], mqtt.Client | None]:
+def _notifiers(s: Settings, console: TextIO | None,
+               silences: SilenceBook | None = None) -> tuple[list[Notifier], mqtt.Client | None]:
     notifiers: list[Notifier] = [ConsoleNotifier(stream=console)]
     alert_client = None
     if s.publish_alerts:
@@ -97,18 +101,40 @@ def _notifiers(s: Settings, console: TextIO | None) -> tuple[list[Notifier], mqt
     webhook_url = s.webhook_url.get_secret_value() if s.webhook_url is not None else ""
     if webhook_url:
         notifiers.append(ThreadedNotifier(WebhookNotifier(webhook_url), name="webhook"))
+    if s.routing is not None:
+        notifiers.append(build_routing(s, alert_client, silences))
     return notifiers, alert_client
 
 
+def build_routing(s: Settings, mqtt_client: mqtt.Client | None, silences: SilenceBook | None) -> Notifier:
+    """Routing from `s.routing`: senders built from its receivers (MQTT ones through the alert client),
+    a delivery journal, state kept across restarts, and its clock ticking on a thread of its own."""
+    from alerts.routing import RoutingNotifier, SqliteJournal, load_routing
+    from alerts.senders import build_sender
+
+    assert s.routing is not None
+    ruleset = load_rules(s.rules or None)
+    config = load_routing(s.routing, rule_ids={r.id for r in ruleset.rules})
+    journal_path = s.deliveries_db or s.db.with_name(s.db.stem + "-deliveries.sqlite")
+    routing = RoutingNotifier.from_config(config, partial(build_sender, mqtt_client=mqtt_client),
+                                          silences=silences, journal=SqliteJournal(journal_path),
+                                          state_path=s.routing_state)
+    routing.run_ticks()
+    log.info("routing alerts by %s (%d receivers; deliveries journal %s)", s.routing, len(config.receivers),
+             journal_path)
+    return routing
+
+
 def build_notifiers(s: Settings, console: TextIO | None = None) -> list[Notifier]:
-    """The notifiers the settings ask for (console always; MQTT alert topic; webhook)."""
+    """The notifiers the settings ask for (console always; MQTT alert topic; webhook; routing)."""
     return _notifiers(s, console)[0]
 
 
 def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) -> LiveApp:
     ruleset = load_rules(s.rules or None)
     scheme = TopicScheme(s.mqtt_prefix)
-    notifiers, alert_client = _notifiers(s, console)
+    silences = SilenceBook()
+    notifiers, alert_client = _notifiers(s, console, silences)
     store = build_store(s, catalog)
     pipeline = Pipeline(catalog, ruleset, store=store, notifiers=notifiers, resolve_after_s=s.resolve_after_s)
     source = MqttSource(s.mqtt_host, s.mqtt_port, client_id=s.mqtt_client_id, shared_group=s.mqtt_shared_group,
@@ -126,4 +152,4 @@ def build_live(s: Settings, catalog: Catalog, *, console: TextIO | None = None) 
              len(catalog.zones), len(ruleset.enabled()), s.mqtt_host, s.mqtt_port,
              scheme.shared_readings_filter(s.mqtt_shared_group) if s.mqtt_shared_group else scheme.readings_filter(),
              store)
-    return LiveApp(runner, alert_client)
+    return LiveApp(runner, alert_client, silences=silences)

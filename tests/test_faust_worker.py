@@ -260,7 +260,7 @@ def test_two_workers_share_the_zones_and_one_takes_over_from_a_killed_one(kafka:
     asyncio.run(publish(kafka.bootstrap, sim, workers.prefix, chunks, pause_s=0.15, after=maybe_kill))
     assert killed_at_ns, "the stream ended before the kill"
     store: Path = workers.store
-    wait_for("every reading evaluated and stored", lambda: count(store, "readings") == len(sim.batch), 120, [b])
+    wait_for("every reading evaluated and stored", lambda: count(store, "readings") == len(sim.batch), 240, [b])
     assert b.proc.poll() is None, "the surviving worker is still running"
     assert a.processed_messages() > 0 and b.processed_messages() > 0, "both workers had zones to evaluate"
     assert_same_as_single_process(sim, store)

@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sentinel.scaleout.cli import add_scaleout_commands
 
     add_scaleout_commands(sub)
+    from sentinel.console.cli import add_console_commands
+
+    add_console_commands(sub)
     return p
 
 

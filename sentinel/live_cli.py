@@ -7,8 +7,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sentinel.errors import InputError, InputErrors
+
+if TYPE_CHECKING:
+    from sentinel.catalog import Catalog
+    from sentinel.console.server import ConsoleServer
+    from sentinel.settings import Settings
+    from sentinel.wiring import LiveApp
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "catalog": args.catalog, "rules": args.rules, "db": args.db, "state": args.state,
         "mqtt_host": args.mqtt_host, "mqtt_port": args.mqtt_port, "mqtt_username": args.mqtt_username,
         "mqtt_client_id": args.client_id, "mqtt_shared_group": args.shared_group, "webhook_url": args.webhook,
+        "console": args.console, "console_ops_db": args.console_ops_db, "routing": args.routing,
     }.items() if v is not None}
     settings = Settings(**overrides)
     if settings.catalog is None:
@@ -35,13 +43,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: app.runner.stop())
     signal.signal(signal.SIGINT, lambda *_: app.runner.stop())
+    console = _start_console(settings, app, catalog) if settings.console else None
     app.runner.source.start()
     try:
         app.runner.run()
     finally:
+        if console is not None:
+            console.stop()
         app.close()
     log.info("stopped: %s", app.runner.pipeline.counters.as_dict())
     return 0
+
+
+def _start_console(settings: Settings, app: LiveApp, catalog: Catalog) -> ConsoleServer:
+    """The operator console beside the processor: it reads the SQLite store, acts through the loop."""
+    from sentinel.console.embed import start_in_process
+
+    if "sqlite" not in settings.store:
+        raise SystemExit("error: the console reads the SQLite store: SENTINEL_STORE must include sqlite")
+    return start_in_process(app.runner, catalog, store_path=settings.db, ops_db=settings.console_ops_db,
+                            listen=settings.console, rule_files=settings.rules, silences=app.silences,
+                            resolve_after_s=settings.resolve_after_s,
+                            cookie_secure=settings.console_secure_cookie)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -109,6 +132,9 @@ def add_live_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--client-id")
     run.add_argument("--shared-group", help="join a shared subscription to split the stream between processors")
     run.add_argument("--webhook", help="POST alert changes as JSON to this URL")
+    run.add_argument("--routing", help="routing YAML: grouping, inhibition, escalation, receivers")
+    run.add_argument("--console", metavar="HOST:PORT", help="serve the operator console and API here")
+    run.add_argument("--console-ops-db", help="the console's users, audit trail, silences (SENTINEL_CONSOLE_OPS_DB)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="simulated burst -> MQTT -> engine -> alert, on this machine")

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     publish_alerts: bool = True
     webhook_url: SecretStr | None = None  # DingTalk/WeCom/Feishu webhook URLs carry their token
     resolve_after_s: float = 900.0
+    # -- operator console (sentinel/console): served by `sentinel run` when `console` is set ----------
+    console: str | None = Field(default=None, description="HOST:PORT to serve the operator console and API on")
+    console_ops_db: Path = Field(default=Path("sentinel-console.sqlite"),
+                                 description="the console's users, tokens, audit trail, silences, rule versions")
+    console_secure_cookie: bool = Field(default=False, description="session cookie only over HTTPS (behind a "
+                                        "TLS proxy)")
     # -- routing (alerts/routing): who hears about which alerts, grouped, inhibited, escalated --------
     routing: Path | None = Field(default=None, description="routing YAML (deploy/routing.example.yaml); "
                                  "without it every change goes to the console/MQTT/webhook notifiers as is")

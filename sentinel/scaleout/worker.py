@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +68,7 @@ class WorkerConfig:
     sink: bool = True
     stats_every_s: float = 30.0
     heartbeat_file: Path | None = None
+    data_dir: Path | None = None  # Faust's own folder (tables live in memory; a temp dir when None)
 
     @classmethod
     def from_settings(cls, s: Settings) -> WorkerConfig:
@@ -117,7 +119,9 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
         key_serializer="raw",
         value_serializer="raw",
         logging_config=None,
+        datadir=cfg.data_dir or tempfile.mkdtemp(prefix=f"sentinel-worker-{cfg.app_id}-"),
     )
+    app.transport = _transport_for(cfg.topics.all)(app.conf.broker_consumer, app)
     readings = app.topic(cfg.topics.readings, key_type=bytes, value_type=bytes, partitions=cfg.partitions,
                          key_serializer="raw", value_serializer="raw")
     outputs = {name: app.topic(name, key_type=bytes, value_type=bytes, partitions=cfg.partitions,
@@ -139,18 +143,18 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
             for (part, key), msgs in groups.items():
                 saved = table.data.get(key)
                 results.append((part, key, processor.process(key.decode("utf-8", "replace"), saved, msgs)))
-            sends = []
+            sent = 0
             for part, key, r in results:
-                sends += [await outputs[cfg.topics.detections].send(key=key, value=encode_detection(d),
-                                                                    partition=part) for d in r.detections]
-                sends += [await outputs[cfg.topics.alerts].send(key=key, value=encode_alert_change(c),
-                                                                partition=part) for c in r.changes]
-                sends += [await outputs[cfg.topics.dead_letters].send(key=key, value=encode_dead_letter(d),
-                                                                      partition=part) for d in r.dead_letters]
+                for topic, encode, items in ((cfg.topics.detections, encode_detection, r.detections),
+                                             (cfg.topics.alerts, encode_alert_change, r.changes),
+                                             (cfg.topics.dead_letters, encode_dead_letter, r.dead_letters)):
+                    for item in items:  # buffered in order: an alert's changes must reach the sink in order
+                        outputs[topic].send_soon(key=key, value=encode(item), partition=part)
+                        sent += 1
                 for d in r.dead_letters:
                     log.warning("dead letter: %s", d.describe())
-            if sends:
-                await asyncio.gather(*sends)  # outputs are in Kafka before the state says they happened
+            if sent:
+                await app.producer.flush()  # outputs are in Kafka before the state says they happened
             for part, key, r in results:
                 if r.state is not None:
                     table.data[key] = r.state
@@ -212,6 +216,26 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+def _transport_for(stream_topics: tuple[str, ...]) -> type:
+    """Faust's Kafka transport, with one fix: a partition this group never committed is read from its
+    start. aiokafka's seek_to_committed() leaves such a partition where the fetcher happens to be; when
+    a rebalance lands between its first fetch and Faust's seek (a worker joining while data flows), the
+    records fetched then dropped by the rebalance would be skipped for good."""
+    from faust.transport.drivers import aiokafka as faust_kafka
+
+    topics = frozenset(stream_topics)
+
+    class Consumer(faust_kafka.Consumer):
+        async def seek_to_committed(self) -> Any:
+            committed = await super().seek_to_committed()
+            fresh = [tp for tp, offset in committed.items() if not offset and tp.topic in topics]
+            if fresh:
+                await self._thread.seek_to_beginning(*fresh)
+            return committed
+
+    return type("SentinelTransport", (faust_kafka.Transport,), {"Consumer": Consumer})
+
 
 def _retry_full(write: Any, *args: Any) -> None:
     """A full store (InfluxDB down and spool at its bound) holds the batch: Kafka keeps the input."""

@@ -115,7 +115,11 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
         broker_session_timeout=cfg.session_timeout_s,
         broker_heartbeat_interval=max(0.5, cfg.session_timeout_s / 5),
         broker_commit_interval=1.0,
-        table_standby_replicas=1,  # another worker keeps a warm copy of each zone's state
+        # No standby copies: with them, faust-streaming 0.15 resumes the stream before seeking it to the
+        # committed offsets, and records of newly assigned partitions fetched in between were skipped
+        # (reproduced by a worker joining while data flows). A take-over instead reads the zones'
+        # changelog, which is compacted: one record per zone.
+        table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",
         logging_config=None,

@@ -40,7 +40,7 @@ class KafkaBridge:
         loop = asyncio.get_running_loop()
         messages = await loop.run_in_executor(None, self.source.poll, self.poll_max, self.poll_timeout_s)
         if not messages:
-            await self.producer.tick()
+            await self._tick()
             return 0
         decoded = self.decoder.decode_many(messages)
         pause = 1.0
@@ -66,6 +66,14 @@ class KafkaBridge:
         self.dead_letters += len(decoded.dead_letters)
         return len(messages)
 
+    async def _tick(self) -> None:
+        """A quiet moment's watermark tick; if Kafka is away it is sent on a later round (ticks carry no
+        readings, so nothing waits on it)."""
+        try:
+            await self.producer.tick()
+        except Exception as exc:
+            log.warning("Kafka: watermark tick not sent, trying again later: %s: %s", type(exc).__name__, exc)
+
     async def run(self) -> None:
         last = time.monotonic()
         while not self.stop_event.is_set():
@@ -77,7 +85,10 @@ class KafkaBridge:
                 log.info("bridge: %d messages, %d readings, %d dead letters, %d Kafka records, %d ticks; mqtt %s",
                          self.messages, self.readings, self.dead_letters, self.producer.records,
                          self.producer.ticks, self.source.stats())
-        await self.producer.tick(force=True)
+        try:
+            await self.producer.tick(force=True)
+        except Exception as exc:
+            log.warning("Kafka: last watermark tick not sent: %s: %s", type(exc).__name__, exc)
 
     def stop(self) -> None:
         self.stop_event.set()

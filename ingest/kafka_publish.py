@@ -102,8 +102,11 @@ class ZoneProducer:
         waited = 0.0
         while pending:
             done, pending = await asyncio.wait(pending, timeout=self.timeout_ms / 1000)
-            for f in done:
-                f.result()
+            failed = [f.exception() for f in done if f.exception() is not None]
+            if failed:
+                for f in pending:  # their outcome no longer matters: the caller sends the batch again
+                    f.add_done_callback(_retrieve)
+                raise failed[0]
             if pending:
                 waited += self.timeout_ms / 1000
                 log.warning("Kafka has not confirmed %d record(s) for %.0f s (broker down?): holding the input "
@@ -113,3 +116,9 @@ class ZoneProducer:
         if self._producer is None:
             raise RuntimeError("ZoneProducer.start() first")
         return await self._producer.send(topic, value=value, key=key)
+
+
+def _retrieve(f: asyncio.Future) -> None:
+    """Read a future's outcome so asyncio does not report an exception nobody asked for."""
+    if not f.cancelled():
+        f.exception()

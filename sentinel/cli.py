@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("files", nargs="*", help="rule files (default: the shipped defaults)")
     check.add_argument("--catalog", help="also show how many sensors/zones each rule selects")
     check.set_defaults(func=cmd_rules_check)
+    from sentinel.rules_test_cli import add_rules_test_command
+    add_rules_test_command(rules)
 
     def replay_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--catalog", required=True, help="sensor catalog (CSV or YAML)")
@@ -235,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sentinel.console.cli import add_console_commands
 
     add_console_commands(sub)
+    from sentinel.leakage_cli import add_report_commands
+
+    add_report_commands(sub)
     return p
 
 

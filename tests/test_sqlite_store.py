@@ -160,3 +160,23 @@ def test_the_connection_belongs_to_the_thread_that_opened_it(store: SQLiteStore)
     t.start()
     t.join()
     assert len(errors) == 1
+
+
+def test_two_processes_opening_a_new_store_at_once_both_get_it(tmp_path) -> None:
+    """Faust workers sharing one store start together: neither may fail with 'database is locked'."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    code = ("import sys, time; from sentinel.stores.sqlite import SQLiteStore\n"
+            "start = float(sys.argv[2])\n"
+            "for i in range(30):\n"
+            "    while time.time() < start + 0.05 * i: pass\n"  # every process opens file i at once
+            "    SQLiteStore(sys.argv[1] + f'/s{i}.sqlite').close()\n")
+    start = str(time.time() + 3)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), start], cwd=repo,
+                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, "\n".join(errors)

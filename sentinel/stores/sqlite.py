@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,20 @@ _ALERT_COLS = ("alert_id", "rule_id", "kind", "network", "zone", "subject", "sen
 _TABLES = ("readings", "detections", "alerts", "alert_changes", "dead_letters")
 
 
+def _while_locked(fn: Callable[[], None], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    pause = 0.05
+    while True:
+        try:
+            fn()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+
 class SQLiteStore:
     """`sentinel.stores.base.Store` on one SQLite file (see the module doc for threading and durability)."""
 
@@ -123,10 +138,15 @@ class SQLiteStore:
         self._id_rank = np.argsort(np.argsort(self._ids, kind="stable"), kind="stable")  # text order of ids
         self._conn = sqlite3.connect(self.path, isolation_level=None)  # we BEGIN/COMMIT ourselves
         self._conn.execute("PRAGMA busy_timeout = 5000")  # wait for a reader's checkpoint, don't fail
+        _while_locked(self._prepare)
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+
+    def _prepare(self) -> None:
+        """WAL mode and the schema. Two processes opening a new file at once (Faust workers sharing a
+        store) can find it locked: switching to WAL does not wait on the busy timeout."""
         mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise sqlite3.OperationalError(f"{self.path}: could not enable WAL (journal_mode={mode})")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
         version = self._conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise sqlite3.OperationalError(

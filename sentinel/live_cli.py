@@ -89,20 +89,34 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.publish import publish
     from simulators.scenario import default_scenario, load_scenario, preset
     from simulators.synthetic import generate
+    from simulators.water_wntr import is_wntr_scenario
 
-    if args.scenario:
-        scenario = load_scenario(args.scenario)
+    physics = bool(args.scenario) and is_wntr_scenario(args.scenario)
+    if physics:  # `engine: wntr`: EPANET hydraulics on a real network model
+        from simulators.water_wntr import generate_wntr, load_wntr_scenario
+
+        wntr_scenario = load_wntr_scenario(args.scenario)
         if args.seed is not None:
-            scenario = scenario.model_copy(update={"seed": args.seed})
-    elif args.preset == "default" and args.days is not None:
-        scenario = default_scenario(seed=args.seed or 0, days=args.days)
+            wntr_scenario = wntr_scenario.model_copy(update={"seed": args.seed})
+        result = generate_wntr(wntr_scenario, show_progress=True)
     else:
-        scenario = preset(args.preset, seed=args.seed or 0)
-    result = generate(scenario)
+        if args.scenario:
+            scenario = load_scenario(args.scenario)
+            if args.seed is not None:
+                scenario = scenario.model_copy(update={"seed": args.seed})
+        elif args.preset == "default" and args.days is not None:
+            scenario = default_scenario(seed=args.seed or 0, days=args.days)
+        else:
+            scenario = preset(args.preset, seed=args.seed or 0)
+        result = generate(scenario)
     print(f"generated {len(result.readings):,} readings of {len(result.catalog)} sensors with "
           f"{len(result.events)} labelled events", file=sys.stderr)
     if args.out:
         paths = write_replay(result, args.out, wide=args.wide)
+        if physics:  # benign anomalies (hydrant draws, holidays) are labelled apart from the events
+            from simulators.water_wntr import write_anomalies
+
+            paths.update(write_anomalies(result, args.out))
         print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     if args.mqtt:
         host, _, port = args.mqtt.rpartition(":")

@@ -28,6 +28,7 @@ from rules.loader import load_rules
 from sentinel.catalog import Catalog, load_catalog
 from sentinel.readings import Batch
 from sentinel.replay_run import replay
+from sentinel.scaleout.continuity import OFFSET_PREFIX
 from sentinel.scaleout.topics import Topics
 from sentinel.scaleout.zoned import Message, ZonedProcessor
 from sentinel.stores.sqlite import SQLiteStore
@@ -200,7 +201,8 @@ def changelog_states(bootstrap: str, topic: str) -> dict[str, bytes]:
             while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
                 for records in (await consumer.getmany(timeout_ms=1000)).values():
                     for r in records:
-                        out[r.key.decode()] = r.value
+                        if not r.key.startswith(OFFSET_PREFIX):  # zones only, not evaluated offsets
+                            out[r.key.decode()] = r.value
             return out
         finally:
             await consumer.stop()

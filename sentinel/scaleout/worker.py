@@ -3,9 +3,14 @@
 Per micro-batch (`take_events`) the readings agent groups records by (partition, zone key), runs each
 zone's pipeline (`ZonedProcessor`) from the state the table holds, and then, in this order:
 
-1. sends detections, alert changes and dead letters to their topics and waits until Kafka has them;
-2. puts each zone's new state in the table (its changelog record goes to the zone's partition);
-3. lets Faust acknowledge the batch; offsets are committed only after the producer is flushed.
+1. stores the readings (when a store is configured);
+2. sends detections, alert changes and dead letters to their topics and waits until Kafka has them;
+3. puts each zone's new state, and each partition's last evaluated offset, in the table (their changelog
+   records go to the zone's partition);
+4. lets Faust acknowledge the batch; offsets are committed only after the producer is flushed.
+
+Faust's own offsets are not trusted to be exact (see continuity.py): records at or below a partition's
+evaluated offset are dropped, and records Faust skipped are read back from Kafka and evaluated first.
 
 A worker killed anywhere in between is replaced by one that restores the table from the changelog and
 re-reads from the last committed offset. Re-read readings the saved state already holds are dropped by
@@ -44,6 +49,7 @@ from rules.loader import RuleSet
 from sentinel.catalog import Catalog
 from sentinel.deadletter import DeadLetter
 from sentinel.heartbeat import Heartbeat
+from sentinel.scaleout.continuity import GapReader, Record, decode_offset, missing, offset_key
 from sentinel.scaleout.topics import DEFAULT_TOPICS, Topics
 from sentinel.scaleout.zoned import Message, ZonedProcessor, ZoneResult
 from sentinel.settings import Settings
@@ -134,19 +140,46 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
     processor = ZonedProcessor(catalog, ruleset, cfg.resolve_after_s)
     stats = _Stats(cfg.stats_every_s)
 
+    gaps = GapReader(cfg.bootstrap, cfg.topics.readings)
+
+    async def _in_order(part: int, records: list[Record]) -> list[Record]:
+        """This partition's records not evaluated yet, contiguous from the last evaluated one."""
+        last = decode_offset(table.data.get(offset_key(part)))
+        records = sorted((r for r in records if last is None or r.offset > last), key=lambda r: r.offset)
+        if not records:
+            return []
+        first = last + 1 if last is not None else await gaps.log_start(part)
+        hole = missing(records, first)
+        if hole is None:
+            return records
+        log.warning("%s[%d]: offsets %d..%d did not all reach this worker (Faust skipped %d around a "
+                    "rebalance); reading them back", cfg.topics.readings, part, hole[0], hole[1] - 1,
+                    (hole[1] - hole[0]) - len(records))
+        return await gaps.read(part, *hole)
+
     @app.agent(readings, name="evaluate")
     async def evaluate(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.batch_max, within=cfg.batch_within_s):
             received = time.time_ns()
-            groups: dict[tuple[int, bytes], list[Message]] = {}
+            by_partition: dict[int, list[Record]] = {}
             for ev in events:
                 m = ev.message
-                groups.setdefault((m.partition, m.key or b""), []).append(
-                    Message(m.value, f"{m.topic}[{m.partition}]@{m.offset}", received))
+                by_partition.setdefault(m.partition, []).append(Record(m.partition, m.offset, m.key or b"", m.value))
+            done: dict[int, int] = {}
+            groups: dict[tuple[int, bytes], list[Message]] = {}
+            for part, records in by_partition.items():
+                for rec in await _in_order(part, records):
+                    groups.setdefault((part, rec.key), []).append(
+                        Message(rec.value, f"{cfg.topics.readings}[{part}]@{rec.offset}", received))
+                    done[part] = rec.offset
             results: list[tuple[int, bytes, ZoneResult]] = []
             for (part, key), msgs in groups.items():
                 saved = table.data.get(key)
                 results.append((part, key, processor.process(key.decode("utf-8", "replace"), saved, msgs)))
+            if store is not None:  # the input is stored before the state says it was evaluated
+                batches = [r.readings for _, _, r in results if r.readings is not None and len(r.readings)]
+                if batches:
+                    await store.call(_retry_full, store.store.write_readings, _concat(batches))
             sent = 0
             for part, key, r in results:
                 for topic, encode, items in ((cfg.topics.detections, encode_detection, r.detections),
@@ -163,10 +196,9 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
                 if r.state is not None:
                     table.data[key] = r.state
                     table.send_changelog(part, key, r.state)
-            if store is not None:
-                batches = [r.readings for _, _, r in results if r.readings is not None and len(r.readings)]
-                if batches:
-                    await store.call(_retry_full, store.store.write_readings, _concat(batches))
+            for part, offset in done.items():  # with the states, in the same changelog partition
+                table.data[offset_key(part)] = str(offset).encode()
+                table.send_changelog(part, offset_key(part), table.data[offset_key(part)])
             stats.add(len(events), sum(len(r.readings) if r.readings is not None else 0 for _, _, r in results),
                       sum(len(r.detections) for _, _, r in results))
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
                                             "presumed dead and its zones move to the others")
     heartbeat_file: Path | None = Field(default=None, description="touched every few seconds while a "
                                         "worker or bridge runs: its container health check reads the age")
+    worker_stall_s: float = Field(default=60.0, ge=0, description="records waiting and none evaluated for "
+                                  "this long: the worker exits (code 75) for its supervisor to restart it; "
+                                  "0 turns the watchdog off")
     worker_sink: bool = Field(default=True, description="also write the outputs of owned partitions to the "
                               "store and notifiers")
 

@@ -102,6 +102,14 @@ class GapReader:
                 deadline = loop.time() + self.timeout_s
         return out
 
+    async def end_offsets(self, partitions: list[int]) -> dict[int, int]:
+        """The next offset Kafka will write, per partition: what a worker has to catch up to."""
+        from aiokafka import TopicPartition
+
+        consumer = await self._client()
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        return {tp.partition: int(off) for tp, off in (await consumer.end_offsets(tps)).items()}
+
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -75,6 +76,7 @@ class WorkerConfig:
     stats_every_s: float = 30.0
     heartbeat_file: Path | None = None
     data_dir: Path | None = None  # Faust's own folder (tables live in memory; a temp dir when None)
+    stall_s: float = 60.0  # records waiting this long with none evaluated: exit for a supervisor to restart
 
     @classmethod
     def from_settings(cls, s: Settings) -> WorkerConfig:
@@ -82,7 +84,7 @@ class WorkerConfig:
                    partitions=s.kafka_partitions, replication=s.kafka_replication, batch_max=s.worker_batch_max,
                    batch_within_s=s.worker_batch_within_s, session_timeout_s=s.worker_session_timeout_s,
                    resolve_after_s=s.resolve_after_s, sink=s.worker_sink, stats_every_s=s.stats_every_s,
-                   heartbeat_file=s.heartbeat_file)
+                   heartbeat_file=s.heartbeat_file, stall_s=s.worker_stall_s)
 
 
 class StoreThread:
@@ -199,6 +201,7 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
             for part, offset in done.items():  # with the states, in the same changelog partition
                 table.data[offset_key(part)] = str(offset).encode()
                 table.send_changelog(part, offset_key(part), table.data[offset_key(part)])
+            watchdog.progressed()
             stats.add(len(events), sum(len(r.readings) if r.readings is not None else 0 for _, _, r in results),
                       sum(len(r.detections) for _, _, r in results))
 
@@ -243,8 +246,12 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
 
     heartbeat = Heartbeat(cfg.heartbeat_file, every_s=0)
 
+    watchdog = _Watchdog(cfg.stall_s)
+
     @app.timer(interval=5.0)
     async def alive() -> None:
+        if await watchdog.stalled(app, table, gaps, cfg.topics.readings):
+            return  # no heartbeat: the container health check fails too
         heartbeat.beat()
 
     app.sentinel_processor = processor  # type: ignore[attr-defined]
@@ -300,6 +307,44 @@ def _concat(batches: list) -> Any:
     from sentinel.readings import Batch
 
     return batches[0] if len(batches) == 1 else Batch.concat(batches)
+
+
+STALL_EXIT_CODE = 75  # EX_TEMPFAIL: try again (restart me)
+
+
+class _Watchdog:
+    """faust-streaming can stop delivering a partition's records after a rebalance (its consumer stays in
+    the group, so Kafka never moves the partition elsewhere). Nothing is lost, since the records stay in
+    Kafka and the evaluated offsets in the table, but nothing moves either. When records wait on this
+    worker's partitions and none has been evaluated for `stall_s`, the worker says so and exits with
+    STALL_EXIT_CODE, for its supervisor (systemd, compose `restart:`) to start it again."""
+
+    def __init__(self, stall_s: float) -> None:
+        self.stall_s = stall_s
+        self._last = time.monotonic()
+
+    def progressed(self) -> None:
+        self._last = time.monotonic()
+
+    async def stalled(self, app: faust.App, table: Any, gaps: GapReader, topic: str) -> bool:
+        idle = time.monotonic() - self._last
+        if self.stall_s <= 0 or idle < self.stall_s:
+            return False
+        mine = sorted(tp.partition for tp in app.consumer.assignment() if tp.topic == topic)
+        if not mine:
+            return False
+        ends = await gaps.end_offsets(mine)
+        waiting = {p: ends[p] - 1 - (decode_offset(table.data.get(offset_key(p))) or -1) for p in mine}
+        waiting = {p: n for p, n in waiting.items() if n > 0}
+        if not waiting:
+            self.progressed()  # caught up: idle is fine
+            return False
+        log.error("stalled: %d record(s) wait on %s partition(s) %s and none was evaluated for %.0f s "
+                  "(a faust-streaming consumer stuck after a rebalance); exiting with %d so this worker is "
+                  "restarted. Nothing is lost: the records are in Kafka, the evaluated offsets in the table",
+                  sum(waiting.values()), topic, sorted(waiting), idle, STALL_EXIT_CODE)
+        logging.shutdown()
+        os._exit(STALL_EXIT_CODE)
 
 
 class _Stats:

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from sentinel.errors import InputError, InputErrors
@@ -84,6 +85,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     device_auth=auth("SENTINEL_DEVICE"))
 
 
+def _pipes_engine(path: str) -> ModuleType | None:
+    """The pandapipes simulator a scenario file names with `engine:`, if it names one."""
+    import yaml
+
+    try:
+        engine = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("engine")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None
+    if engine == "pandapipes-gas":
+        import simulators.gas_pandapipes as module
+    elif engine == "pandapipes-heat":
+        import simulators.heat_pandapipes as module
+    else:
+        return None
+    return module
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.files import write_replay
     from simulators.publish import publish
@@ -92,7 +110,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.water_wntr import is_wntr_scenario
 
     physics = bool(args.scenario) and is_wntr_scenario(args.scenario)
-    if physics:  # `engine: wntr`: EPANET hydraulics on a real network model
+    pipes = _pipes_engine(args.scenario) if args.scenario and not physics else None
+    if pipes is not None:  # `engine: pandapipes-gas|pandapipes-heat`: pandapipes hydraulics
+        scenario = pipes.load_scenario(args.scenario)
+        if args.seed is not None:
+            scenario = scenario.model_copy(update={"seed": args.seed})
+        result = pipes.generate(scenario, show_progress=True)
+    elif physics:  # `engine: wntr`: EPANET hydraulics on a real network model
         from simulators.water_wntr import generate_wntr, load_wntr_scenario
 
         wntr_scenario = load_wntr_scenario(args.scenario)

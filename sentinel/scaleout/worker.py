@@ -162,7 +162,7 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
     @app.agent(readings, name="evaluate")
     async def evaluate(stream: faust.StreamT) -> None:
         async for events in stream.take_events(cfg.batch_max, within=cfg.batch_within_s):
-            received = time.time_ns()
+            received, started = time.time_ns(), time.monotonic()
             by_partition: dict[int, list[Record]] = {}
             for ev in events:
                 m = ev.message
@@ -203,7 +203,7 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
                 table.send_changelog(part, offset_key(part), table.data[offset_key(part)])
             watchdog.progressed()
             stats.add(len(events), sum(len(r.readings) if r.readings is not None else 0 for _, _, r in results),
-                      sum(len(r.detections) for _, _, r in results))
+                      sum(len(r.detections) for _, _, r in results), time.monotonic() - started)
 
     if cfg.sink and store is not None:
         sink_source = app.topic(*cfg.topics.outputs, key_type=bytes, value_type=bytes,
@@ -348,22 +348,29 @@ class _Watchdog:
 
 
 class _Stats:
+    """Throughput as the time spent evaluating sees it: a batch is counted when it ends, so dividing by
+    the time between two log lines would credit a long batch to the last interval only."""
+
     def __init__(self, every_s: float) -> None:
         self.every_s = every_s
         self.messages = self.readings = self.detections = 0
+        self.busy_s = 0.0
         self._since = time.monotonic()
 
-    def add(self, messages: int, readings: int, detections: int) -> None:
+    def add(self, messages: int, readings: int, detections: int, busy_s: float) -> None:
         self.messages += messages
         self.readings += readings
         self.detections += detections
+        self.busy_s += busy_s
 
     def report(self, processor: ZonedProcessor) -> None:
         now = time.monotonic()
         dt = max(1e-9, now - self._since)
         if self.messages:
-            log.info("worker: %d messages, %d readings (%.0f/s), %d detections, dead letters %s in %.0f s",
-                     self.messages, self.readings, self.readings / dt, self.detections,
+            log.info("worker: %d messages, %d readings (%.0f/s while busy, %.0f%% busy), %d detections, "
+                     "dead letters %s in %.0f s", self.messages, self.readings,
+                     self.readings / max(self.busy_s, 1e-9), 100 * min(1.0, self.busy_s / dt), self.detections,
                      dict(processor.counters.dead_letters) or 0, dt)
         self.messages = self.readings = self.detections = 0
+        self.busy_s = 0.0
         self._since = now

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
+import simulators.gas_pandapipes as gas
 from ingest.replay import read_replay
 from rules.loader import load_rules
 from sentinel.backtest import score
@@ -19,8 +20,6 @@ from sentinel.catalog import load_catalog
 from sentinel.events import load_events
 from sentinel.replay_run import replay
 from simulators.files import write_replay
-
-gas = pytest.importorskip("simulators.gas_pandapipes")
 
 NS = 1_000_000_000
 ROOT = Path(__file__).resolve().parents[1]

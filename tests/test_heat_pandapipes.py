@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import simulators.heat_pandapipes as heat
 from ingest.replay import read_replay
 from rules.loader import load_rules
 from sentinel.backtest import score
@@ -18,8 +19,6 @@ from sentinel.catalog import load_catalog
 from sentinel.events import load_events
 from sentinel.replay_run import replay
 from simulators.files import write_replay
-
-heat = pytest.importorskip("simulators.heat_pandapipes")
 
 NS = 1_000_000_000
 SCENARIO = {

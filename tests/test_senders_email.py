@@ -19,7 +19,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from alerts.notification import DeliveryError
 from alerts.senders import build_sender
-from tests.servers import free_port
+from tests.servers import free_port, unavailable
 from tests.test_senders import notification, resolved
 
 PASSWORD = "pw-Q7v!x9s3Lk"
@@ -167,7 +167,7 @@ def test_server_down_is_retryable() -> None:
 def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (what a city's internal mail relay often has)."""
     if not shutil.which("openssl"):
-        pytest.skip("openssl not installed")
+        unavailable("openssl not installed: the TLS tests need it to make a certificate")
     d = tmp_path_factory.mktemp("tls")
     key, crt = d / "key.pem", d / "cert.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",

@@ -16,14 +16,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import networkx as nx
 import numpy as np
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from sentinel.catalog import Sensor
 from sentinel.events import LabelledEvent
@@ -31,7 +31,7 @@ from sentinel.progress import Progress
 from sentinel.units import conversion
 from simulators.layout import decimals_for
 from simulators.physics import rng_for
-from simulators.scenario import Duration, _start_or_offset
+from simulators.scenario import Duration, UtcStart, _start_or_offset
 from simulators.synthetic import Readings
 
 NS = 1_000_000_000
@@ -88,7 +88,7 @@ class PipesScenario(Strict):
     name: str = "pandapipes"
     seed: int = Field(default=0, ge=0)
     network: str = "schutterwald"  # a shipped pandapipes example by name, or a pandapipes .json file
-    start: datetime  # UTC; naive means UTC
+    start: UtcStart  # UTC; naive means UTC
     duration: Duration
     step: Duration = 300.0  # hydraulic step: one steady state per step, held until the next
     utc_offset_h: float = Field(default=8.0, ge=-14, le=14)
@@ -98,12 +98,6 @@ class PipesScenario(Strict):
     event_gap: Duration = 3600.0  # minimum quiet time between two events of one zone (drawn starts)
     missing_rate: float = Field(default=0.001, ge=0.0, lt=0.5)
     events: list[EventSpec] = []
-
-    @field_validator("start")
-    @classmethod
-    def _utc(cls, v: datetime) -> datetime:
-        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-        return v.replace(microsecond=0)
 
     @model_validator(mode="after")
     def _grid_and_kinds(self) -> PipesScenario:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Final, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from sentinel.units import UnitError, conversion
 
@@ -71,6 +71,15 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+
+
+def _utc_second(v: datetime) -> datetime:
+    """A scenario's start in UTC, whole seconds (a naive time is taken as UTC)."""
+    v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+    return v.replace(microsecond=0)
+
+
+UtcStart = Annotated[datetime, AfterValidator(_utc_second)]
 
 
 def _check_units(quantity: str, units: list[str]) -> list[str]:
@@ -202,7 +211,7 @@ class Scenario(_Strict):
 
     name: str = "custom"
     seed: int = Field(default=0, ge=0)
-    start: datetime  # UTC; naive means UTC; truncated to whole seconds like every timestamp we write
+    start: UtcStart  # UTC; naive means UTC; truncated to whole seconds like every timestamp we write
     duration: Duration
     utc_offset_h: float = Field(default=8.0, ge=-14, le=14)  # local time for demand patterns (Asia/Shanghai)
     center_lat: float = Field(default=31.82, ge=-90, le=90)  # sensors are scattered around this point
@@ -216,12 +225,6 @@ class Scenario(_Strict):
     warmup: Duration | None = None  # event-free lead-in for random events; default min(1 day, 20 %)
     event_gap: Duration = 3600.0  # minimum quiet time between two events of one zone
     events: list[EventSpec | RandomEvents] = []
-
-    @field_validator("start")
-    @classmethod
-    def _utc(cls, v: datetime) -> datetime:
-        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-        return v.replace(microsecond=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:

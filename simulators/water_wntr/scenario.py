@@ -8,14 +8,14 @@ node, start, duration, size) are drawn from the seed, like the synthetic scenari
 from __future__ import annotations
 
 import datetime as _dt
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Final, Literal
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from simulators.scenario import Duration, _check_units, _start_or_offset
+from simulators.scenario import Duration, UtcStart, _check_units, _start_or_offset
 
 WntrEventKind = Literal["burst", "slow_leak", "pressure_surge", "low_pressure", "sensor_stuck", "sensor_dropout",
                         "sensor_drift", "sensor_offset"]
@@ -129,7 +129,7 @@ class WntrScenario(_Strict):
     name: str = "wntr"
     seed: int = Field(default=0, ge=0)
     network: str  # an .inp path (relative to the YAML) or a name: L-TOWN, Hanoi, Net1, Net3, ky4, ...
-    start: datetime  # UTC; naive means UTC
+    start: UtcStart  # UTC; naive means UTC
     duration: Duration
     hydraulic_step: Duration = 300.0
     utc_offset_h: float = Field(default=8.0, ge=-14, le=14)
@@ -142,12 +142,6 @@ class WntrScenario(_Strict):
     warmup: Duration | None = None  # event-free lead-in for drawn starts; default min(1 day, 20 %)
     anomalies: list[AnomalySpec] = []
     events: list[EventSpec] = []
-
-    @field_validator("start")
-    @classmethod
-    def _utc(cls, v: datetime) -> datetime:
-        v = v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-        return v.replace(microsecond=0)
 
     @model_validator(mode="after")
     def _grid(self) -> WntrScenario:

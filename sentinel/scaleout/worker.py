@@ -50,6 +50,7 @@ from rules.loader import RuleSet
 from sentinel.catalog import Catalog
 from sentinel.deadletter import DeadLetter
 from sentinel.heartbeat import Heartbeat
+from sentinel.readings import Batch
 from sentinel.scaleout.continuity import GapReader, Record, decode_offset, missing, offset_key
 from sentinel.scaleout.topics import DEFAULT_TOPICS, Topics
 from sentinel.scaleout.zoned import Message, ZonedProcessor, ZoneResult
@@ -181,7 +182,7 @@ def build_app(cfg: WorkerConfig, catalog: Catalog, ruleset: RuleSet, *, store: S
             if store is not None:  # the input is stored before the state says it was evaluated
                 batches = [r.readings for _, _, r in results if r.readings is not None and len(r.readings)]
                 if batches:
-                    await store.call(_retry_full, store.store.write_readings, _concat(batches))
+                    await store.call(_retry_full, store.store.write_readings, Batch.concat(batches))
             sent = 0
             for part, key, r in results:
                 for topic, encode, items in ((cfg.topics.detections, encode_detection, r.detections),
@@ -301,12 +302,6 @@ def _write_outputs(store: Store, dets: list, changes: list, letters: list) -> No
     if letters:
         _retry_full(store.write_dead_letters, letters)
     store.flush()
-
-
-def _concat(batches: list) -> Any:
-    from sentinel.readings import Batch
-
-    return batches[0] if len(batches) == 1 else Batch.concat(batches)
 
 
 STALL_EXIT_CODE = 75  # EX_TEMPFAIL: try again (restart me)

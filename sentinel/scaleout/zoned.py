@@ -62,9 +62,11 @@ class ZonedProcessor:
         self.ruleset = ruleset
         self.resolve_after_s = resolve_after_s
         self._zone_catalogs: dict[str, Catalog] = {}
+        self._global_index: dict[str, np.ndarray] = {}  # zone catalog index -> whole catalog index
         for key in catalog.zones:
             members = [s for s in catalog.sensors if f"{s.network}/{s.zone}" == key]
             self._zone_catalogs[key] = Catalog.from_sensors(members)
+            self._global_index[key] = np.array([catalog.index[m.sensor_id] for m in members], dtype=np.int32)
         self._live: dict[str, _Live] = {}
         self.counters = Counters()
 
@@ -118,9 +120,7 @@ class ZonedProcessor:
         run_pending()
         if stored:
             local = Batch.concat(stored)
-            glob = np.array([self.catalog.index[zcat.sensors[i].sensor_id] for i in range(len(zcat))],
-                            dtype=np.int32)
-            result.readings = Batch(glob[local.sensor], local.time_ns, local.value, local.quality)
+            result.readings = Batch(self._global_index[key][local.sensor], local.time_ns, local.value, local.quality)
         self._count(result.dead_letters)
         c = self.counters
         c.readings_in += len(result.readings) if result.readings is not None else 0

@@ -80,8 +80,11 @@ class Engine:
         self.catalog = catalog
         self.ruleset = ruleset
         self.settings = ruleset.settings
-        self.zone_flows = ZoneFlows(catalog, self.settings)
-        self.zone_fingerprint = hashlib.sha256(self.settings.model_dump_json().encode()).hexdigest()[:16]
+        # pressure loggers join the zone grid only when a rule reads them there (a burst's fingerprint)
+        with_pressure = any(DETECTORS[r.kind].reads_zone_pressure for r in ruleset.enabled())
+        self.zone_flows = ZoneFlows(catalog, self.settings, with_pressure=with_pressure)
+        self.zone_fingerprint = hashlib.sha256(
+            (self.settings.model_dump_json() + f"|pressure={with_pressure}").encode()).hexdigest()[:16]
         self.sensor_rules: list[CompiledRule] = []
         self.zone_rules: list[CompiledRule] = []
         self.deadman_rules: list[CompiledRule] = []
@@ -321,6 +324,7 @@ class Engine:
             return
         det = c.detector
         rule = det.rule
+        where = ev.extra.get("where")  # per slot: where the evidence points (zone detectors that locate)
         for i in np.flatnonzero(changed):
             o, nw = int(old[i]), int(new[i])
             subject_idx = int(det.subjects[ev.slots[i]])
@@ -339,5 +343,6 @@ class Engine:
                 rule_id=rule.id, kind=det.kind, network=network, zone=zone, subject=subject,
                 sensor_id=sensor_id, time_ns=int(ev.t[i]), transition=transition,
                 severity=Severity(nw) if nw else None, value=value, score=score,
-                message=det.describe(grade, value, score, unit) if nw else "back to normal",
+                message=(det.describe(grade, value, score, unit) + (f"; {where[i]}" if where is not None and where[i]
+                                                                    else "")) if nw else "back to normal",
             ))

@@ -201,14 +201,29 @@ class ZoneBalanceRule(RuleBase):
     baseline: BaselineParams = BaselineParams(profile="hour_of_day", warmup=6)
 
 
+class BurstFingerprintRule(RuleBase):
+    """A burst's fingerprint in one zone: net inflow steps up against the same time of day on earlier days
+    of the same type (weekday or weekend) while the zone's pressures step down, both scored in learned
+    standard deviations and summed; graded on that sum (z) and located at the logger that dropped most."""
+
+    kind: Literal["burst_fingerprint"]
+    z: Levels = 5.0
+    min_ratio: float = Field(default=0.05, ge=0, description="inflow step at least this share of the expected")
+    history: Duration = Field(default=86400.0 * 14, ge=86400.0 * 2, description="days of zone history kept")
+    min_days: int = Field(default=2, ge=1, description="same-type days in the history before scoring")
+    level_halflife: Duration = Field(default=7200.0, gt=0, description="how fast today's offset is followed")
+    pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
+    scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=24)
+
+
 Rule = Annotated[
     ThresholdRule | RateOfChangeRule | EwmaRule | CusumRule | DeadmanRule | FlatlineRule | NightFlowRule
-    | ZoneBalanceRule,
+    | ZoneBalanceRule | BurstFingerprintRule,
     Field(discriminator="kind"),
 ]
 
 RULE_KINDS = ("threshold", "rate_of_change", "ewma", "cusum", "deadman", "flatline", "night_flow",
-              "zone_balance")
+              "zone_balance", "burst_fingerprint")
 
 
 class Settings(Strict):

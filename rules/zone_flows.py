@@ -1,5 +1,8 @@
 """Zone net inflow (inlets minus outlets) on a fixed event-time grid, for zone-level rules.
 
+Pressure loggers can ride along (`with_pressure`): their bucket means reach zone rules that read a
+burst's fingerprint (inflow up, pressures down) on the same grid.
+
 Each meter's readings are averaged per bucket; a bucket is final once the watermark is `lateness`
 past its end, and readings for final buckets are late. A meter silent in a bucket holds its last mean
 for up to `stale`. Because finality depends only on the stream's prefix watermark, the buckets are the
@@ -17,7 +20,12 @@ from rules.schema import Settings
 from sentinel.catalog import ROLES, Catalog
 
 _INLET, _OUTLET = ROLES.index("inlet"), ROLES.index("outlet")
-FLOW = 1  # index of "flow" in sentinel.units.QUANTITIES
+PRESSURE, FLOW = 0, 1  # indices in sentinel.units.QUANTITIES
+
+
+def pressure_members(catalog: Catalog) -> np.ndarray:
+    """Catalog indices of the pressure sensors, in the order FinalBucket.pressure lists them."""
+    return np.flatnonzero(catalog.quantity_code == PRESSURE)
 
 
 @dataclass
@@ -35,17 +43,21 @@ class FinalBucket:
     bucket: int
     end_ns: int
     net: np.ndarray  # per zone code; NaN where a meter is missing or the zone has none
+    pressure: np.ndarray  # per pressure_members(catalog) entry (empty unless with_pressure); NaN when stale
 
 
 class ZoneFlows:
-    def __init__(self, catalog: Catalog, settings: Settings) -> None:
+    def __init__(self, catalog: Catalog, settings: Settings, *, with_pressure: bool = False) -> None:
         is_flow = catalog.quantity_code == FLOW
         boundary = (catalog.role_code == _INLET) | (catalog.role_code == _OUTLET)
-        self.members = np.flatnonzero(is_flow & boundary)
+        meters = np.flatnonzero(is_flow & boundary)
+        self.n_meters = len(meters)
+        loggers = pressure_members(catalog) if with_pressure else np.zeros(0, dtype=np.int64)
+        self.members = np.concatenate([meters, loggers]).astype(np.int64)
         self.member_slot = np.full(len(catalog), -1, dtype=np.int64)
         self.member_slot[self.members] = np.arange(len(self.members))
-        self.sign = np.where(catalog.role_code[self.members] == _INLET, 1.0, -1.0)
-        self.zone = catalog.zone_code[self.members]
+        self.sign = np.where(catalog.role_code[meters] == _INLET, 1.0, -1.0)
+        self.zone = catalog.zone_code[meters]
         self.n_zones = len(catalog.zones)
         has_inlet = np.zeros(self.n_zones, dtype=bool)
         has_inlet[self.zone[self.sign > 0]] = True
@@ -114,10 +126,11 @@ class ZoneFlows:
             st.counts[:, r] = 0
             fresh = (b - st.last_bucket) <= self.stale_buckets
             mean = np.where(fresh, st.last_mean, np.nan)
-            net = np.bincount(self.zone, weights=self.sign * np.nan_to_num(mean), minlength=self.n_zones)
-            missing = np.bincount(self.zone, weights=np.isnan(mean), minlength=self.n_zones) > 0
+            flows = mean[:self.n_meters]
+            net = np.bincount(self.zone, weights=self.sign * np.nan_to_num(flows), minlength=self.n_zones)
+            missing = np.bincount(self.zone, weights=np.isnan(flows), minlength=self.n_zones) > 0
             net[missing | ~self.zones_with_inlet] = np.nan
-            out.append(FinalBucket(b, (b + 1) * self.width, net))
+            out.append(FinalBucket(b, (b + 1) * self.width, net, mean[self.n_meters:]))
             b += 1
         st.next_final = b
         return out

@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 from sentinel.errors import InputError, InputErrors
@@ -85,62 +84,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     device_auth=auth("SENTINEL_DEVICE"))
 
 
-def _pipes_engine(path: str) -> ModuleType | None:
-    """The pandapipes simulator a scenario file names with `engine:`, if it names one."""
-    import yaml
-
-    try:
-        engine = (yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}).get("engine")
-    except (OSError, yaml.YAMLError, AttributeError):
-        return None
-    if engine == "pandapipes-gas":
-        import simulators.gas_pandapipes as module
-    elif engine == "pandapipes-heat":
-        import simulators.heat_pandapipes as module
-    else:
-        return None
-    return module
-
-
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from simulators.files import write_replay
+    from simulators.dispatch import simulate_file, write_result
     from simulators.publish import publish
-    from simulators.scenario import default_scenario, load_scenario, preset
+    from simulators.scenario import default_scenario, preset
     from simulators.synthetic import generate
-    from simulators.water_wntr import is_wntr_scenario
 
-    physics = bool(args.scenario) and is_wntr_scenario(args.scenario)
-    pipes = _pipes_engine(args.scenario) if args.scenario and not physics else None
-    if pipes is not None:  # `engine: pandapipes-gas|pandapipes-heat`: pandapipes hydraulics
-        scenario = pipes.load_scenario(args.scenario)
-        if args.seed is not None:
-            scenario = scenario.model_copy(update={"seed": args.seed})
-        result = pipes.generate(scenario, show_progress=True)
-    elif physics:  # `engine: wntr`: EPANET hydraulics on a real network model
-        from simulators.water_wntr import generate_wntr, load_wntr_scenario
-
-        wntr_scenario = load_wntr_scenario(args.scenario)
-        if args.seed is not None:
-            wntr_scenario = wntr_scenario.model_copy(update={"seed": args.seed})
-        result = generate_wntr(wntr_scenario, show_progress=True)
+    if args.scenario:
+        result = simulate_file(args.scenario, seed=args.seed)
+    elif args.preset == "default" and args.days is not None:
+        result = generate(default_scenario(seed=args.seed or 0, days=args.days))
     else:
-        if args.scenario:
-            scenario = load_scenario(args.scenario)
-            if args.seed is not None:
-                scenario = scenario.model_copy(update={"seed": args.seed})
-        elif args.preset == "default" and args.days is not None:
-            scenario = default_scenario(seed=args.seed or 0, days=args.days)
-        else:
-            scenario = preset(args.preset, seed=args.seed or 0)
-        result = generate(scenario)
+        result = generate(preset(args.preset, seed=args.seed or 0))
     print(f"generated {len(result.readings):,} readings of {len(result.catalog)} sensors with "
           f"{len(result.events)} labelled events", file=sys.stderr)
     if args.out:
-        paths = write_replay(result, args.out, wide=args.wide)
-        if physics:  # benign anomalies (hydrant draws, holidays) are labelled apart from the events
-            from simulators.water_wntr import write_anomalies
-
-            paths.update(write_anomalies(result, args.out))
+        paths = write_result(result, args.out, wide=args.wide)
         print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     if args.mqtt:
         host, _, port = args.mqtt.rpartition(":")

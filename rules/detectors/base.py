@@ -39,6 +39,7 @@ class Evaluation:
 class Detector(ABC):
     kind: ClassVar[str]
     zone_level: ClassVar[bool] = False
+    reads_zone_pressure: ClassVar[bool] = False  # zone detectors that need pressure means per bucket
 
     def __init__(self, rule: RuleBase, subjects: np.ndarray, catalog: Catalog, settings: Settings) -> None:
         self.rule = rule

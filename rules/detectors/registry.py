@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rules.detectors.base import Detector
+from rules.detectors.burst_fingerprint import BurstFingerprintDetector
 from rules.detectors.cusum import CusumDetector
 from rules.detectors.deadman import DeadmanDetector
 from rules.detectors.ewma import EwmaDetector
@@ -15,5 +16,5 @@ from rules.detectors.zone_balance import ZoneBalanceDetector
 DETECTORS: dict[str, type[Detector]] = {
     cls.kind: cls
     for cls in (ThresholdDetector, RateOfChangeDetector, EwmaDetector, CusumDetector, DeadmanDetector,
-                FlatlineDetector, NightFlowDetector, ZoneBalanceDetector)
+                FlatlineDetector, NightFlowDetector, ZoneBalanceDetector, BurstFingerprintDetector)
 }

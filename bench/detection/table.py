@@ -1,0 +1,86 @@
+"""The benchmark's results as the Markdown tables the README shows, plus the same numbers as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from bench.detection import scores
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.0f}%"
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "–"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    return f"{s / 3600:.1f} h"
+
+
+def render_markdown(results: Sequence[scores.CaseResult], *, seeds: str) -> tuple[str, dict[str, Any]]:
+    rows = scores.kind_rows(results)
+    fa = scores.false_alerts(results)
+    ldb = scores.leakdb_rows(results)
+    lines = [f"Detection benchmark, {len(results)} runs ({seeds} seeds): "
+             + ", ".join(r.label for r in results), "",
+             "| network | event kind | size | events | detected | median TTD | p90 TTD |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.network} | {r.kind} | {r.size or 'all'} | {r.events} | {r.detected} ({_pct(r.recall)}) "
+                     f"| {_dur(r.pct(50))} | {_dur(r.pct(90))} |")
+    lines += ["", "| network | alerts | precision | false alerts | of them on benign anomalies | zone-weeks "
+              "| false alerts per zone-week |", "|---|---|---|---|---|---|---|"]
+    for f in fa:
+        lines.append(f"| {f.network} | {f.alerts} | {_pct(f.precision)} | {f.false} | {f.benign} | "
+                     f"{f.zone_weeks:.1f} | {f.per_zone_week:.2f} |")
+    by_rule = scores.false_by_rule(results)
+    if by_rule:
+        lines += ["", "False alerts by rule: " + ", ".join(f"{k} {v}" for k, v in by_rule.items())]
+    if ldb:
+        lines += ["", "LeakDB time-step metrics (water zones, 30-minute steps, leak = burst or slow leak; steps of "
+                  "other labelled events excluded):", "",
+                  "| detector | TPR | TNR | F1 | early-detection score |", "|---|---|---|---|---|"]
+        for name, s in ldb.items():
+            lines.append(f"| {name} | {_pct(s.tpr)} | {_pct(s.tnr)} | {_pct(s.f1)} | {_pct(s.sed)} |")
+    lines += ["", "| target | measured | met |", "|---|---|---|"]
+    summary_targets = []
+    for t in scores.TARGETS:
+        row = next((r for r in rows if r.network == t.network and r.kind == t.kind and r.size is None), None)
+        got = row.within(t.within_s) if row else None
+        ok = got is not None and got >= t.share
+        summary_targets.append({"target": t.what, "required": t.share, "measured": got, "met": ok})
+        lines.append(f"| {t.what}: at least {_pct(t.share)} | {_pct(got)} | {'yes' if ok else 'no'} |")
+    worst = max((f.per_zone_week for f in fa), default=0.0)
+    ok = worst <= scores.MAX_FALSE_PER_ZONE_WEEK
+    summary_targets.append({"target": "false alerts per zone-week", "required": scores.MAX_FALSE_PER_ZONE_WEEK,
+                            "measured": worst, "met": ok})
+    lines.append(f"| at most {scores.MAX_FALSE_PER_ZONE_WEEK:g} false alert per zone-week (worst network) | "
+                 f"{worst:.2f} | {'yes' if ok else 'no'} |")
+    if ldb:
+        ours = next(iter(ldb.values()))
+        mnf = [s for k, s in ldb.items() if k.startswith("LeakDB")]
+        best_f1 = max((s.f1 or 0.0) for s in mnf)
+        best_sed = max((s.sed or 0.0) for s in mnf)
+        for what, mine, theirs in (("F1", ours.f1 or 0.0, best_f1), ("early-detection score", ours.sed or 0.0,
+                                                                         best_sed)):
+            met = mine > theirs
+            summary_targets.append({"target": f"LeakDB {what} above the best MNF baseline", "measured": mine,
+                                    "baseline": theirs, "met": met})
+            lines.append(f"| LeakDB {what} above the best MNF baseline ({_pct(theirs)}) | {_pct(mine)} | "
+                         f"{'yes' if met else 'no'} |")
+    summary = {
+        "seeds": seeds, "runs": [r.label for r in results],
+        "kinds": [{"network": r.network, "kind": r.kind, "size": r.size, "events": r.events, "detected": r.detected,
+                   "recall": r.recall, "median_ttd_s": r.pct(50), "p90_ttd_s": r.pct(90)} for r in rows],
+        "false_alerts": [{"network": f.network, "alerts": f.alerts, "false": f.false, "benign": f.benign,
+                          "zone_weeks": f.zone_weeks, "per_zone_week": f.per_zone_week, "precision": f.precision}
+                         for f in fa],
+        "false_by_rule": by_rule,
+        "leakdb": {k: dataclasses.asdict(v) for k, v in ldb.items()},
+        "targets": summary_targets,
+    }
+    return "\n".join(lines), summary

@@ -210,9 +210,11 @@ class BurstFingerprintRule(RuleBase):
     z: Levels = 5.0
     min_ratio: float = Field(default=0.05, ge=0, description="inflow step at least this share of the expected")
     history: Duration = Field(default=86400.0 * 14, ge=86400.0 * 2, description="days of zone history kept")
-    min_days: int = Field(default=2, ge=1, description="same-type days in the history before scoring")
+    min_days: int = Field(default=3, ge=1, description="same-type days in the history before scoring")
     level_halflife: Duration = Field(default=7200.0, gt=0, description="how fast today's offset is followed")
     pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
+    window: int = Field(default=2, ge=1, le=12, description="buckets whose evidence is summed")
+    max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
     scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=24)
 
 

@@ -201,6 +201,8 @@ ALL_KINDS = ruleset(
     {"id": "flat", "kind": "flatline", "duration": "10m", "min_readings": 3},
     {"id": "bal", "kind": "zone_balance", "z": 3, "min_ratio": 0.05, "baseline": {"warmup": 2}},
     {"id": "mnf", "kind": "night_flow", "increase": 0.05, "warmup_nights": 1},
+    {"id": "burst", "kind": "burst_fingerprint", "z": 3, "min_ratio": 0.02, "history": "2d", "min_days": 1,
+     "scale": {"warmup": 2}},
     settings={"zone_bucket": "10m", "zone_lateness": "10m"},
 )
 

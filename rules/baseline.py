@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rules.calendar import weekend_days
 from rules.schema import BaselineParams
 
 HOUR_NS = 3_600_000_000_000
@@ -29,8 +30,10 @@ class BaselineState:
 
 
 class Baseline:
-    def __init__(self, params: BaselineParams, interval_s: np.ndarray, utc_offset_h: float) -> None:
+    def __init__(self, params: BaselineParams, interval_s: np.ndarray, utc_offset_h: float,
+                 holidays: np.ndarray | None = None) -> None:
         self.params = params
+        self.holidays = holidays if holidays is not None else np.zeros(0, dtype=np.int64)
         self.slots = _SLOTS[params.profile]
         # readings that land in one profile slot during one half-life
         per_slot = params.halflife / (np.asarray(interval_s, dtype=np.float64) * self.slots)
@@ -47,8 +50,9 @@ class Baseline:
         week_hour = (hours + 72) % 168  # epoch day 0 was a Thursday; 0 is Monday 00:00 local
         if self.slots == 168:
             return week_hour.astype(np.intp)
-        if self.slots == 48:  # Saturday and Sunday share a profile of their own
-            return (hours % 24 + 24 * (week_hour >= 120)).astype(np.intp)
+        if self.slots == 48:  # Saturday, Sunday and holidays share a profile of their own
+            weekend = weekend_days(hours // 24, self.holidays)
+            return (hours % 24 + 24 * weekend).astype(np.intp)
         return (hours % 24).astype(np.intp)
 
     def cells(self, subj: np.ndarray | slice, t: np.ndarray) -> np.ndarray | slice:

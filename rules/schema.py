@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 from itertools import pairwise
@@ -235,6 +236,7 @@ class Settings(Strict):
     zone_bucket: Duration = Field(default=900.0, gt=0, description="zone flow aggregation step")
     zone_lateness: Duration = Field(default=900.0, ge=0, description="wait this long for late readings")
     zone_stale: Duration = Field(default=3600.0, gt=0, description="hold a meter's last value this long")
+    holidays: tuple[_dt.date, ...] = Field(default=(), description="local dates that run on the weekend pattern")
 
 
 class RuleFile(Strict):

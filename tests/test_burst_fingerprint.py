@@ -3,6 +3,8 @@ time on earlier days and today's own offset, and located at the logger that drop
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pytest
 
@@ -20,17 +22,22 @@ RULE = {"id": "burst", "kind": "burst_fingerprint", "z": {"orange": 9, "red": 16
 SETTINGS = {"zone_bucket": "5m", "zone_lateness": "5m", "utc_offset_h": 8}
 STEP = 5 * MIN
 PER_DAY = 288
-MONDAY = T0 - (T0 + 8 * 3_600_000_000_000) % (86_400 * 10**9)  # local midnight (UTC+8) on or before T0
+_LOCAL_DAY = (T0 + 8 * 3_600_000_000_000) // (86_400 * 10**9)
+MONDAY = (_LOCAL_DAY - (_LOCAL_DAY + 3) % 7) * 86_400 * 10**9 - 8 * 3_600_000_000_000  # 00:00 UTC+8, a Monday
 
 
-def _days(days: int, *, busier_from: int | None = None, seed: int = 3) -> dict[str, np.ndarray]:
+def _days(days: int, *, busier_from: int | None = None, seed: int = 3,
+          sunday_like: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
     """Inflow with a morning and evening peak, pressures mirroring it, 5-minute steps. Each day's demand
     drifts 3 % around the usual; `busier_from` makes that day and the rest 10 % busier, the change
     creeping in over the evening and night before (weather does not switch at midnight)."""
     rng = np.random.default_rng(seed)
     n = days * PER_DAY
     h = (np.arange(n) * 5 / 60) % 24
-    shape = 40 + 50 * np.exp(-((h - 8) ** 2) / 3) + 35 * np.exp(-((h - 19) ** 2) / 4)
+    day = np.arange(n) // PER_DAY
+    weekend = ((day % 7) >= 5) | np.isin(day, sunday_like)  # day 0 is a Monday
+    peak = np.where(weekend, 10.5, 8.0)  # weekends and holidays sleep in
+    shape = 40 + 50 * np.exp(-((h - peak) ** 2) / 3) + 35 * np.exp(-((h - 19) ** 2) / 4)
     daily = 1 + rng.normal(0, 0.03, days)
     day_factor = np.interp(np.arange(n), np.arange(days) * PER_DAY + PER_DAY // 2, daily)  # smooth drift
     if busier_from is not None:
@@ -53,8 +60,8 @@ def _run(engine: Engine, cols: dict[str, np.ndarray], size: int = 5000) -> list:
     return out
 
 
-def _engine(**rule: object) -> Engine:
-    return Engine(catalog(*ZONE), ruleset({**RULE, **rule}, settings=SETTINGS))
+def _engine(settings: dict | None = None, **rule: object) -> Engine:
+    return Engine(catalog(*ZONE), ruleset({**RULE, **rule}, settings={**SETTINGS, **(settings or {})}))
 
 
 def test_a_burst_is_raised_within_ten_minutes_and_located_at_the_logger_that_dropped_most() -> None:
@@ -87,6 +94,14 @@ def test_inflow_alone_raises_when_pressures_hold_but_needs_more_evidence() -> No
     raised = [d for d in _run(_engine(), cols) if d.transition == "raised"]
     assert len(raised) == 1 and "pressure fell most" not in raised[0].message
     assert _run(_engine(pressure_weight=0), _days(9)) == []
+
+
+def test_a_public_holiday_is_judged_against_weekends_when_the_calendar_lists_it() -> None:
+    cols = _days(17, sunday_like=(15,))  # Tuesday of the third week runs on the Sunday pattern
+    holiday = dt.datetime.fromtimestamp((MONDAY + 15 * 86_400 * 10**9) / 1e9 + 8 * 3600, dt.UTC).date()
+    assert _run(_engine({"holidays": [holiday.isoformat()]}), cols) == []
+    unlisted = [d for d in _run(_engine(), cols) if d.transition == "raised"]
+    assert unlisted and all(15 * PER_DAY <= (d.time_ns - MONDAY) // STEP < 16 * PER_DAY for d in unlisted)
 
 
 def test_nothing_is_judged_before_three_same_type_days_of_history() -> None:

@@ -8,6 +8,8 @@ of every number; --grace sets how long after an event's end an alert still count
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import datetime
 import json
 import sys
 import time
@@ -17,6 +19,13 @@ from bench.detection import scores, suite
 from bench.detection.table import render_markdown
 from rules.durations import parse_duration
 from rules.loader import load_rules
+
+
+def calendar_of(anomalies, utc_offset_h: float) -> tuple[datetime.date, ...]:
+    """The local dates of the scenario's holidays (benign anomalies of kind `holiday`)."""
+    tz = datetime.timezone(datetime.timedelta(hours=utc_offset_h))
+    return tuple(sorted({datetime.datetime.fromtimestamp(a.start_ns / 1e9, tz).date()
+                         for a in anomalies if a.kind == "holiday"}))
 
 
 def run_case(case: suite.Case, ruleset, rule_kinds: dict[str, str], *, grace_s: float, out_dir: Path | None,
@@ -32,6 +41,9 @@ def run_case(case: suite.Case, ruleset, rule_kinds: dict[str, str], *, grace_s: 
     catalog = load_catalog(directory / "catalog.csv")
     events = load_events(directory / "events.csv")
     anomalies = load_events(directory / "anomalies.csv") if (directory / "anomalies.csv").exists() else []
+    holidays = calendar_of(anomalies, ruleset.settings.utc_offset_h)
+    if holidays:  # a utility lists its public holidays in the rules' settings; the scenario's are the city's
+        ruleset = dataclasses.replace(ruleset, settings=ruleset.settings.model_copy(update={"holidays": holidays}))
     t1 = time.perf_counter()
     out = replay(catalog, directory / "readings.csv", ruleset, show_progress=False)
     spans = out.alert_spans()

@@ -91,9 +91,10 @@ def add_leakdb_grid(res: CaseResult, catalog: Catalog, events: Sequence[Labelled
     day = 86400 * 10**9
     off = utc_offset_s * 10**9
     start = first_ns - (first_ns + off) % day
-    days = (last_ns - start) // day
+    days = -(-(last_ns - start) // day)  # the last reading is a step before the scenario's end: round up
     step = LEAKDB_STEP_S * 10**9
     steps = int(days * (day // step))
+    after_data = start + np.arange(steps) * step > last_ns  # grid steps past the last reading do not count
     zones = list(catalog.zones)
     truth = np.zeros((len(zones), steps), dtype=np.int8)
     alarms = np.zeros_like(truth)
@@ -106,8 +107,8 @@ def add_leakdb_grid(res: CaseResult, catalog: Catalog, events: Sequence[Labelled
         other = [e for e in events if (e.network, e.zone) == (network, zone) and e.kind not in LEAK_KINDS]
         truth[i] = leakdb.step_labels([e.start_ns for e in leaks], [e.end_ns for e in leaks],
                                       start_ns=start, step_ns=step, steps=steps)
-        mask[i] = leakdb.step_labels([e.start_ns for e in other], [e.end_ns + grace for e in other],
-                                     start_ns=start, step_ns=step, steps=steps) == 0
+        mask[i] = (leakdb.step_labels([e.start_ns for e in other], [e.end_ns + grace for e in other],
+                                      start_ns=start, step_ns=step, steps=steps) == 0) & ~after_data
         ours = [a for a in alerts if (a.network, a.zone) == (network, zone)
                 and rule_kinds.get(a.rule_id) not in SENSOR_HEALTH_KINDS]
         alarms[i] = leakdb.step_labels([a.start_ns for a in ours], [(a.end_ns or last_ns) + 1 for a in ours],

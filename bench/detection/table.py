@@ -62,16 +62,13 @@ def render_markdown(results: Sequence[scores.CaseResult], *, seeds: str) -> tupl
                  f"{worst:.2f} | {'yes' if ok else 'no'} |")
     if ldb:
         ours = next(iter(ldb.values()))
-        mnf = [s for k, s in ldb.items() if k.startswith("LeakDB")]
-        best_f1 = max((s.f1 or 0.0) for s in mnf)
-        best_sed = max((s.sed or 0.0) for s in mnf)
-        for what, mine, theirs in (("F1", ours.f1 or 0.0, best_f1), ("early-detection score", ours.sed or 0.0,
-                                                                         best_sed)):
-            met = mine > theirs
-            summary_targets.append({"target": f"LeakDB {what} above the best MNF baseline", "measured": mine,
-                                    "baseline": theirs, "met": met})
-            lines.append(f"| LeakDB {what} above the best MNF baseline ({_pct(theirs)}) | {_pct(mine)} | "
-                         f"{'yes' if met else 'no'} |")
+        # the baseline at the threshold a utility would pick: its best F1 (the paper's 0.20 on Hanoi)
+        name, base = max(((k, v) for k, v in ldb.items() if k.startswith("LeakDB")), key=lambda kv: kv[1].f1 or 0.0)
+        for what, mine, theirs in (("F1", ours.f1, base.f1), ("early-detection score", ours.sed, base.sed)):
+            met = (mine or 0.0) > (theirs or 0.0)
+            summary_targets.append({"target": f"LeakDB {what} above the MNF baseline at its best F1",
+                                    "baseline_detector": name, "measured": mine, "baseline": theirs, "met": met})
+            lines.append(f"| LeakDB {what} above {name} ({_pct(theirs)}) | {_pct(mine)} | {'yes' if met else 'no'} |")
     summary = {
         "seeds": seeds, "runs": [r.label for r in results],
         "kinds": [{"network": r.network, "kind": r.kind, "size": r.size, "events": r.events, "detected": r.detected,

@@ -2,7 +2,8 @@
 
 Why not a plain profile: demand on any one day sits a few per cent above or below its usual shape
 (weather, events), and that offset would either hide a medium burst or raise alarms all day. So each
-bucket is compared with the same time of day on earlier days of the same type (median over up to
+bucket is compared with the same time of day on earlier days of the same type (weekday, or weekend
+and holiday; median over up to
 `history`), today's offset is followed as a share of the expected value by a slow EWMA
 (`level_halflife`) that stops learning while an alarm stands (a day 3 % busier is 3 % busier at night
 and at the morning peak alike), and what is scored is the step: value minus the expected value scaled
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from rules.baseline import Baseline
+from rules.calendar import holiday_days, local_day, weekend_days
 from rules.detectors.base import Evaluation
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
@@ -51,7 +53,8 @@ class StepSeries:
 class StepScorer:
     """Step statistic for series sampled once per zone bucket (see the module docstring)."""
 
-    def __init__(self, rule: BurstFingerprintRule, width_ns: int, utc_offset_h: float) -> None:
+    def __init__(self, rule: BurstFingerprintRule, width_ns: int, utc_offset_h: float,
+                 holidays: np.ndarray) -> None:
         if DAY_NS % width_ns:
             raise ValueError(f"rule {rule.id!r}: zone_bucket must divide a day evenly for a time-of-day history")
         self.per_day = DAY_NS // width_ns
@@ -62,15 +65,15 @@ class StepScorer:
         self.offset_ns = round(utc_offset_h * 3_600_000_000_000)
         self.alpha = 1.0 - 0.5 ** (width_ns / 1e9 / rule.level_halflife)
         self.alpha_typical = 1.0 - 0.5 ** (1.0 / self.per_day)  # a half-life of one day
-        self.baseline = Baseline(rule.scale, np.array([width_ns / 1e9]), utc_offset_h)
+        self.holidays = holidays
+        self.baseline = Baseline(rule.scale, np.array([width_ns / 1e9]), utc_offset_h, holidays)
 
     def new(self, n: int) -> StepSeries:
         return StepSeries(np.full((n, self.size), np.nan, dtype=np.float32), np.full(n, np.nan),
                           np.full(n, np.nan), self.baseline.new_state(n))
 
     def _weekend(self, bucket: np.ndarray) -> np.ndarray:
-        day = (bucket * self.width_ns + self.offset_ns) // DAY_NS
-        return (day + 3) % 7 >= 5  # epoch day 0 was a Thursday
+        return weekend_days(local_day(bucket * self.width_ns, self.offset_ns), self.holidays)
 
     def expected(self, st: StepSeries, bucket: int, stamp: np.ndarray) -> np.ndarray:
         """Median of the same time of day on earlier same-type days still in the ring (NaN if too few)."""
@@ -133,7 +136,7 @@ class BurstFingerprintDetector(ZoneDetector):
         super().__init__(*args)
         self.levels = LevelTable.of(self.rule.z, self.rule.severity)
         width = int(self.settings.zone_bucket * 1e9)
-        self.scorer = StepScorer(self.rule, width, self.settings.utc_offset_h)
+        self.scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holiday_days(self.settings.holidays))
         loggers = pressure_members(self.catalog)
         in_scope = np.isin(self.catalog.zone_code[loggers], self.subjects)
         self.logger_pos = np.flatnonzero(in_scope)  # positions in FinalBucket.pressure

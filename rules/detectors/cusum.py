@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from rules.baseline import Baseline
+from rules.calendar import holiday_days
 from rules.detectors.base import Evaluation, Layer, SensorDetector
 from rules.levels import LevelTable
 from rules.schema import CusumRule
@@ -21,7 +22,7 @@ class CusumDetector(SensorDetector):
         super().__init__(*args)
         self.levels = LevelTable.of(self.rule.h, self.rule.severity)
         self.baseline = Baseline(self.rule.baseline, self.catalog.interval_s[self.subjects],
-                                 self.settings.utc_offset_h)
+                                 self.settings.utc_offset_h, holiday_days(self.settings.holidays))
 
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from rules.baseline import Baseline
+from rules.calendar import holiday_days
 from rules.detectors.base import Evaluation, Layer, SensorDetector, dense
 from rules.levels import LevelTable
 from rules.schema import EwmaRule
@@ -31,7 +32,7 @@ class EwmaDetector(SensorDetector):
         super().__init__(*args)
         self.levels = LevelTable.of(self.rule.z, self.rule.severity)
         self.baseline = Baseline(self.rule.baseline, self.catalog.interval_s[self.subjects],
-                                 self.settings.utc_offset_h)
+                                 self.settings.utc_offset_h, holiday_days(self.settings.holidays))
 
     def new_state(self) -> dict[str, Any]:
         return {"baseline": self.baseline.new_state(len(self.subjects))}

@@ -1,7 +1,7 @@
 """Minimum night flow (MNF): the classic slow-leak signal. Around 02:00-04:00 legitimate use is lowest,
 so a zone's lowest net inflow then, tracked against its own nightly history, exposes leakage.
 
-Nights before a Saturday or a Sunday (local) keep a baseline of their own: weekend nights run 10-15 %
+Nights ending on a Saturday, a Sunday or a holiday (local) keep a baseline of their own: weekend nights run 10-15 %
 higher in real networks (late evenings), which a single baseline would either learn as drift or alarm on.
 """
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from rules.calendar import holiday_days, local_day, weekend_days
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
 from rules.schema import NightFlowRule
@@ -37,6 +38,7 @@ class NightFlowDetector(ZoneDetector):
         self.offset_min = round(self.settings.utc_offset_h * 60)
         self.alpha = 1.0 - 0.5 ** (1.0 / self.rule.halflife_nights)
         self.hold_ns = 0
+        self.holidays = holiday_days(self.settings.holidays)
 
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)
@@ -44,9 +46,8 @@ class NightFlowDetector(ZoneDetector):
                 "base": np.full((n, 2), np.nan), "nights": np.zeros((n, 2), dtype=np.int32)}
 
     def _weekend(self, t: int) -> int:
-        """1 when the night that just closed (local time of `t`) falls on a Saturday or Sunday."""
-        day = (t // _MIN_NS + self.offset_min) // _DAY_MIN
-        return int((day + 3) % 7 >= 5)  # epoch day 0 was a Thursday
+        """1 when the night that just closed (local time of `t`) falls on a Saturday, Sunday or holiday."""
+        return int(weekend_days(local_day(t, self.offset_min * _MIN_NS), self.holidays)[()])
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Any:
         start_min = (bucket.end_ns // _MIN_NS) - int(self.settings.zone_bucket // 60) + self.offset_min

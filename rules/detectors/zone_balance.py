@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from rules.baseline import Baseline
+from rules.calendar import holiday_days
 from rules.detectors.base import Evaluation
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
@@ -23,7 +24,8 @@ class ZoneBalanceDetector(ZoneDetector):
         super().__init__(*args)
         self.levels = LevelTable.of(self.rule.z, self.rule.severity)
         interval = np.full(len(self.subjects), self.settings.zone_bucket)
-        self.baseline = Baseline(self.rule.baseline, interval, self.settings.utc_offset_h)
+        self.baseline = Baseline(self.rule.baseline, interval, self.settings.utc_offset_h,
+                                 holiday_days(self.settings.holidays))
 
     def new_state(self) -> dict[str, Any]:
         return {"baseline": self.baseline.new_state(len(self.subjects))}

@@ -9,9 +9,13 @@ and holiday; median over up to
 and at the morning peak alike), and what is scored is the step: value minus the expected value scaled
 by today's offset, in standard deviations learned per hour of day. A burst is a step; a busier day is not.
 
-Pressure loggers get the same treatment. The zone's pressure evidence is the median of its loggers'
-steps (so one faulty logger cannot make or break it); the logger that stepped down most tells the crew
-where in the zone to look. Each bucket's evidence is flow z plus `pressure_weight` times the pressure
+Pressure gets the same treatment, once per zone: each logger's pressure less its own slowly learned
+level, and the median of that over the zone's loggers (so one faulty or silent logger cannot make or
+break it) is the zone's pressure series. Only the zone's series keep a history, so the state stays a
+few tens of kB per zone however many loggers it has (a zone's state travels as one Kafka message in
+scale-out). Where the drop is: each logger's departure from the zone's median, in standard deviations
+learned per hour of day; the logger that fell furthest below the others tells the crew where in the
+zone to look. Each bucket's evidence is flow z plus `pressure_weight` times the pressure
 drop's z; the grade is taken on the evidence of the last `window` buckets summed over sqrt(window), so
 a step that stays is seen sooner than with a persistence wait while one noisy bucket is not. The
 inflow step must also be at least `min_ratio` of the expected inflow. A standing alarm holds while the
@@ -54,7 +58,7 @@ class StepScorer:
     """Step statistic for series sampled once per zone bucket (see the module docstring)."""
 
     def __init__(self, rule: BurstFingerprintRule, width_ns: int, utc_offset_h: float,
-                 holidays: np.ndarray) -> None:
+                 holidays: np.ndarray, *, additive: bool = False) -> None:
         if DAY_NS % width_ns:
             raise ValueError(f"rule {rule.id!r}: zone_bucket must divide a day evenly for a time-of-day history")
         self.per_day = DAY_NS // width_ns
@@ -66,6 +70,7 @@ class StepScorer:
         self.alpha = 1.0 - 0.5 ** (width_ns / 1e9 / rule.level_halflife)
         self.alpha_typical = 1.0 - 0.5 ** (1.0 / self.per_day)  # a half-life of one day
         self.holidays = holidays
+        self.additive = additive  # offsets in the series' own units (pressure), not as a share (flow)
         self.baseline = Baseline(rule.scale, np.array([width_ns / 1e9]), utc_offset_h, holidays)
 
     def new(self, n: int) -> StepSeries:
@@ -89,10 +94,11 @@ class StepScorer:
         med = (lo + hi) / 2  # the median of each row's values (numpy's nanmedian is 10x slower here)
         return np.where(enough, med, np.nan)
 
-    @staticmethod
-    def reference(st: StepSeries, expected: np.ndarray) -> np.ndarray:
+    def reference(self, st: StepSeries, expected: np.ndarray) -> np.ndarray:
         """What an offset is a share of: the expected value, floored at a fifth of the series' typical
         size so a net inflow near zero (a zone that passes water on) does not blow shares up."""
+        if self.additive:
+            return np.ones(len(expected))
         return np.maximum(np.abs(expected), 0.2 * np.nan_to_num(st.typical, nan=0.0)) + 1e-9
 
     def step(self, st: StepSeries, bucket: int, end_ns: int, x: np.ndarray,
@@ -136,7 +142,10 @@ class BurstFingerprintDetector(ZoneDetector):
         super().__init__(*args)
         self.levels = LevelTable.of(self.rule.z, self.rule.severity)
         width = int(self.settings.zone_bucket * 1e9)
-        self.scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holiday_days(self.settings.holidays))
+        holidays = holiday_days(self.settings.holidays)
+        self.scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays)
+        self.pressure_scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays, additive=True)
+        self.local = Baseline(self.rule.scale, np.array([width / 1e9]), self.settings.utc_offset_h, holidays)
         loggers = pressure_members(self.catalog)
         in_scope = np.isin(self.catalog.zone_code[loggers], self.subjects)
         self.logger_pos = np.flatnonzero(in_scope)  # positions in FinalBucket.pressure
@@ -149,25 +158,50 @@ class BurstFingerprintDetector(ZoneDetector):
 
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)
+        m = len(self.logger_idx)
         return {"stamp": np.full(self.scorer.size, np.iinfo(np.int64).min, dtype=np.int64),
-                "flow": self.scorer.new(n), "pressure": self.scorer.new(len(self.logger_idx)),
+                "flow": self.scorer.new(n), "pressure": self.pressure_scorer.new(n),
+                "logger_level": np.full(m, np.nan),  # each logger's slowly learned pressure
+                "local": self.local.new_state(m),  # each logger's departure from its zone's median
                 "recent": np.full((n, self.rule.window), np.nan),  # last buckets' evidence, oldest first
                 "alarm_since": np.full(n, -1, dtype=np.int64)}  # bucket the standing alarm began, -1 none
 
-    def _pressure_evidence(self, pz: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """Per zone: median drop z of its loggers (>= 0), and where the biggest drop is."""
-        n = len(self.subjects)
-        drop = np.zeros(n)
-        where = [""] * n
-        for slot in range(n):
-            mine = np.flatnonzero((self.logger_zone == slot) & ~np.isnan(pz))
-            if not len(mine):
-                continue
-            drop[slot] = max(0.0, -float(np.median(pz[mine])))
-            worst = mine[np.argmin(pz[mine])]
-            if pz[worst] < -2:
-                where[slot] = f"pressure fell most at {self.names[worst]} ({pz[worst]:.1f} sigma)"
-        return drop, where
+    def _zone_pressure(self, st: dict[str, Any], px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per zone: median over its loggers of pressure less the logger's own level; per logger: its
+        departure from that median). NaN where there is no data."""
+        lvl = st["logger_level"]
+        first = np.isnan(lvl) & ~np.isnan(px)
+        lvl[first] = px[first]
+        anomaly = px - lvl
+        zone = np.full(len(self.subjects), np.nan)
+        for slot in np.unique(self.logger_zone):
+            mine = anomaly[self.logger_zone == slot]
+            mine = mine[~np.isnan(mine)]
+            if len(mine):
+                zone[slot] = float(np.median(mine))
+        departure = anomaly - (zone[self.logger_zone] if len(self.logger_zone) else 0.0)
+        return zone, departure
+
+    def _where(self, st: dict[str, Any], end: int, departure: np.ndarray, calm: np.ndarray) -> list[str]:
+        """Per zone: the logger that fell furthest below the zone's other loggers, if one clearly did."""
+        m = len(self.logger_idx)
+        where = [""] * len(self.subjects)
+        if not m:
+            return where
+        cell = self.local.cells(np.arange(m), np.full(m, end - self.scorer.width_ns, dtype=np.int64))
+        z, _dev, ready = self.local.score(st["local"], cell, np.nan_to_num(departure))
+        z = np.where(ready & ~np.isnan(departure), z, np.nan)
+        for slot in np.unique(self.logger_zone):
+            mine = np.flatnonzero((self.logger_zone == slot) & ~np.isnan(z))
+            if len(mine):
+                worst = mine[np.argmin(z[mine])]
+                if z[worst] < -2:
+                    where[slot] = f"pressure fell most at {self.names[worst]} ({z[worst]:.1f} sigma below the others)"
+        learn = calm[self.logger_zone] & ~np.isnan(departure)
+        if learn.any():
+            idx = np.flatnonzero(learn)
+            self.local.learn(st["local"], cell[idx], departure[idx], self.local.alpha[np.zeros(len(idx), np.intp)])
+        return where
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         b, end = bucket.bucket, bucket.end_ns
@@ -175,8 +209,9 @@ class BurstFingerprintDetector(ZoneDetector):
         x = bucket.net[self.subjects]
         fz, fstep, fexp = self.scorer.step(st["flow"], b, end, x, stamp)
         px = bucket.pressure[self.logger_pos] if len(self.logger_pos) else np.zeros(0)
-        pz, pstep, pexp = self.scorer.step(st["pressure"], b, end, px, stamp)
-        drop, where = self._pressure_evidence(pz)
+        zp, departure = self._zone_pressure(st, px)
+        pz, pstep, pexp = self.pressure_scorer.step(st["pressure"], b, end, zp, stamp)
+        drop = np.where(np.isnan(pz), 0.0, np.maximum(0.0, -pz))
         recent = st["recent"]
         recent[:, :-1] = recent[:, 1:]
         recent[:, -1] = fz + self.rule.pressure_weight * drop
@@ -191,9 +226,12 @@ class BurstFingerprintDetector(ZoneDetector):
         since[(raw > 0) & (since < 0)] = b
         # an alarm does not teach the baseline that the burst is normal, for at most max_pause
         calm = (raw == 0) | (b - since >= self.max_pause)
-        calm_loggers = calm[self.logger_zone] if len(self.logger_zone) else np.zeros(0, dtype=bool)
         self.scorer.learn(st["flow"], b, end, x, calm, fexp, fstep)
-        self.scorer.learn(st["pressure"], b, end, px, calm_loggers, pexp, pstep)
+        self.pressure_scorer.learn(st["pressure"], b, end, zp, calm, pexp, pstep)
+        where = self._where(st, end, departure, calm)
+        if len(self.logger_zone):  # loggers' own levels follow slowly (a day), paused with their zone's alarm
+            lvl, move = st["logger_level"], calm[self.logger_zone] & ~np.isnan(px)
+            lvl[move] += self.scorer.alpha_typical * (px[move] - lvl[move])
         stamp[b % self.scorer.size] = b
         slots = np.flatnonzero(scoreable)
         if not len(slots):

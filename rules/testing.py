@@ -398,10 +398,29 @@ class _Preparer:
         return data.batch
 
     def _scenario(self, name: str, loc: list[str | int]) -> tuple[Catalog, Batch, int] | None:
+        from simulators.dispatch import engine_of
+
+        path = self.base / name
+        if path.exists() and engine_of(path) != "synthetic":
+            return self._physics_scenario(name, path, loc)
+        return self._synthetic_scenario(name, path, loc)
+
+    def _physics_scenario(self, name: str, path: Path, loc: list[str | int]) -> tuple[Catalog, Batch, int] | None:
+        """A hydraulic scenario (`engine: wntr | pandapipes-gas | pandapipes-heat`), simulated here."""
+        from simulators.dispatch import load_file, simulate
+
+        try:
+            engine, scenario = load_file(path)
+            result = simulate(engine, scenario, show_progress=False)
+        except (ValidationError, ValueError, OSError) as exc:
+            self.error(f"cannot simulate {name}: {exc}", loc)
+            return None
+        return result.sensor_catalog(), result.to_batch(), int(scenario.start.timestamp()) * 10**9
+
+    def _synthetic_scenario(self, name: str, path: Path, loc: list[str | int]) -> tuple[Catalog, Batch, int] | None:
         from simulators.scenario import Scenario
         from simulators.synthetic import generate
 
-        path = self.base / name
         try:
             root, data = compose(path.read_text(encoding="utf-8"), str(path))
         except OSError as exc:

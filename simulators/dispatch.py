@@ -32,24 +32,42 @@ def _pipes_module(engine: str) -> ModuleType | None:
     return module
 
 
-def simulate_file(path: str | Path, *, seed: int | None = None, show_progress: bool = True) -> SimResult:
-    """Simulate a scenario file, with its seed replaced by `seed` when one is given.
-
-    Raises the loaders' own errors (pydantic ValidationError, ValueError naming the field) on a bad file.
-    """
+def load_file(path: str | Path) -> tuple[str, Any]:
+    """(engine, validated scenario) of a scenario file; raises the loader's own errors (pydantic
+    ValidationError, ValueError naming the field) on a bad file."""
     engine = engine_of(path)
-    update: dict[str, Any] = {} if seed is None else {"seed": seed}
     pipes = _pipes_module(engine)
     if pipes is not None:
-        return pipes.generate(pipes.load_scenario(str(path)).model_copy(update=update), show_progress=show_progress)
+        return engine, pipes.load_scenario(str(path))
     if engine == "wntr":
-        from simulators.water_wntr import generate_wntr, load_wntr_scenario
+        from simulators.water_wntr import load_wntr_scenario
 
-        return generate_wntr(load_wntr_scenario(str(path)).model_copy(update=update), show_progress=show_progress)
+        return engine, load_wntr_scenario(str(path))
     from simulators.scenario import load_scenario
+
+    return "synthetic", load_scenario(path)
+
+
+def simulate(engine: str, scenario: Any, *, show_progress: bool = True) -> SimResult:
+    """Simulate a scenario that load_file validated."""
+    pipes = _pipes_module(engine)
+    if pipes is not None:
+        return pipes.generate(scenario, show_progress=show_progress)
+    if engine == "wntr":
+        from simulators.water_wntr import generate_wntr
+
+        return generate_wntr(scenario, show_progress=show_progress)
     from simulators.synthetic import generate
 
-    return generate(load_scenario(path).model_copy(update=update))
+    return generate(scenario)
+
+
+def simulate_file(path: str | Path, *, seed: int | None = None, show_progress: bool = True) -> SimResult:
+    """Simulate a scenario file, with its seed replaced by `seed` when one is given."""
+    engine, scenario = load_file(path)
+    if seed is not None:
+        scenario = scenario.model_copy(update={"seed": seed})
+    return simulate(engine, scenario, show_progress=show_progress)
 
 
 def write_result(result: SimResult, directory: str | Path, *, wide: bool = False) -> dict[str, Path]:

@@ -194,6 +194,17 @@ def test_a_simulator_scenario_brings_its_own_catalog(tmp_path: Path) -> None:
     assert run_file(path).passed
 
 
+def test_a_hydraulic_scenario_that_cannot_be_simulated_is_a_located_error(tmp_path: Path) -> None:
+    write(tmp_path, "engine: wntr\nname: bad\nnetwork: Hanoi\nstart: 2025-03-02T16:00:00Z\nduration: 1d\n"
+          "events: [{kind: burst, zone: DMA9, start: 2h, duration: 1h, size: large}]\n", "bad.yaml")
+    path = write(tmp_path, f"rule_files: [{WATER_RULES}]\ntests:\n  - name: no such zone\n"
+                 "    scenario: bad.yaml\n    alerts: []\n")
+    result = run_file(path)
+    assert not result.passed
+    text = "\n".join(str(e) for e in result.errors)
+    assert "cannot simulate bad.yaml" in text and "DMA9" in text
+
+
 # -- the expanding notation ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("text", "values"), [

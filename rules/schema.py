@@ -216,7 +216,7 @@ class BurstFingerprintRule(RuleBase):
     pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
     window: int = Field(default=2, ge=1, le=12, description="buckets whose evidence is summed")
     max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
-    scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=24)
+    scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36)
 
 
 Rule = Annotated[

@@ -157,3 +157,19 @@ def test_zone_state_round_trips_through_a_snapshot() -> None:
     np.testing.assert_array_equal(a["pressure"].level, b["pressure"].level)
     np.testing.assert_array_equal(a["recent"], b["recent"])
     assert len(batch) == 4 * PER_DAY * len(ZONE)
+
+
+def test_a_zone_with_many_loggers_keeps_a_state_that_fits_one_kafka_message() -> None:
+    """Scale-out sends each zone's whole memory as one Kafka record (1 MB by default): the fingerprint's
+    history is kept per zone, not per logger, so 60 loggers cost what 3 do, give or take."""
+    from rules.snapshot import to_bytes
+
+    def state_bytes(loggers: int) -> int:
+        rows = [ZONE[0], *({"sensor_id": f"P{i}", "network": "water", "zone": "DMA1", "quantity": "pressure",
+                            "unit": "kPa", "interval_s": 300} for i in range(loggers))]
+        eng = Engine(catalog(*rows), load_rules())
+        return len(to_bytes(eng.new_state(), engine=eng))
+
+    few, many = state_bytes(3), state_bytes(60)
+    assert many < 400_000
+    assert many - few < 60 * 2_000  # per extra logger: its own small baselines, no history ring

@@ -91,7 +91,7 @@ class Engine:
         self.unmatched: list[str] = []  # enabled rules that select nothing in this catalog: not compiled
         for rule in ruleset.enabled():
             cls = DETECTORS[rule.kind]
-            if issubclass(cls, ZoneDetector):
+            if issubclass(cls, ZoneDetector) and not cls.sensor_subjects:
                 subjects = select_zones(rule.select, catalog, self.zone_flows.zones_with_inlet)
             else:
                 subjects = select_sensors(rule.select, catalog)
@@ -328,7 +328,7 @@ class Engine:
         for i in np.flatnonzero(changed):
             o, nw = int(old[i]), int(new[i])
             subject_idx = int(det.subjects[ev.slots[i]])
-            if det.zone_level:
+            if det.subject_is_zone:
                 network, zone = self.catalog.zones[subject_idx].split("/", 1)
                 subject, sensor_id, unit = zone, None, "m3/h"
             else:

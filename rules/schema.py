@@ -219,14 +219,26 @@ class BurstFingerprintRule(RuleBase):
     scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36)
 
 
+class PeerDeviationRule(RuleBase):
+    """A pressure logger parting from the other loggers of its zone: its difference to their median
+    against that difference's learned profile per hour of day, in standard deviations, smoothed."""
+
+    kind: Literal["peer_deviation"]
+    z: Levels = 4.0
+    min_shift: float = Field(default=10.0, ge=0, description="and at least this far (kPa) from the usual difference")
+    min_peers: int = Field(default=2, ge=1, description="other loggers in the zone needed for a median")
+    smooth: Duration = Field(default=3600.0, gt=0, description="half-life of the smoothing of z and the shift")
+    baseline: BaselineParams = BaselineParams(halflife=86400.0 * 7, warmup=24, profile="hour_of_day", min_sigma=1.0)
+
+
 Rule = Annotated[
     ThresholdRule | RateOfChangeRule | EwmaRule | CusumRule | DeadmanRule | FlatlineRule | NightFlowRule
-    | ZoneBalanceRule | BurstFingerprintRule,
+    | ZoneBalanceRule | BurstFingerprintRule | PeerDeviationRule,
     Field(discriminator="kind"),
 ]
 
 RULE_KINDS = ("threshold", "rate_of_change", "ewma", "cusum", "deadman", "flatline", "night_flow",
-              "zone_balance", "burst_fingerprint")
+              "zone_balance", "burst_fingerprint", "peer_deviation")
 
 
 class Settings(Strict):

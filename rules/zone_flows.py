@@ -127,7 +127,8 @@ class ZoneFlows:
             fresh = (b - st.last_bucket) <= self.stale_buckets
             mean = np.where(fresh, st.last_mean, np.nan)
             flows = mean[:self.n_meters]
-            net = np.bincount(self.zone, weights=self.sign * np.nan_to_num(flows), minlength=self.n_zones)
+            net = np.bincount(self.zone, weights=self.sign * np.nan_to_num(flows),
+                              minlength=self.n_zones).astype(np.float64)  # int when there are no meters at all
             missing = np.bincount(self.zone, weights=np.isnan(flows), minlength=self.n_zones) > 0
             net[missing | ~self.zones_with_inlet] = np.nan
             out.append(FinalBucket(b, (b + 1) * self.width, net, mean[self.n_meters:]))

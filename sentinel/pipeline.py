@@ -89,7 +89,7 @@ class Pipeline:
             rs = self.state.rules[det.rule.id]
             for slot in np.flatnonzero(rs.tracker.level > 0):
                 idx = int(det.subjects[slot])
-                zone_name = self.catalog.zones[idx].split("/", 1)[1] if det.zone_level else ""
+                zone_name = self.catalog.zones[idx].split("/", 1)[1] if det.subject_is_zone else ""
                 raised.add((det.rule.id, zone_name or self.catalog.sensors[idx].sensor_id))
         now = self.state.watermark
         orphans = [a for a in self.book.open_alerts() if a.cleared_ns is None and a.key not in raised]

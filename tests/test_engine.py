@@ -203,6 +203,8 @@ ALL_KINDS = ruleset(
     {"id": "mnf", "kind": "night_flow", "increase": 0.05, "warmup_nights": 1},
     {"id": "burst", "kind": "burst_fingerprint", "z": 3, "min_ratio": 0.02, "history": "2d", "min_days": 1,
      "scale": {"warmup": 2}},
+    {"id": "peers", "kind": "peer_deviation", "z": 2, "min_shift": 1, "select": {"quantity": "pressure"},
+     "baseline": {"warmup": 2}},
     settings={"zone_bucket": "10m", "zone_lateness": "10m"},
 )
 

@@ -40,6 +40,12 @@ class Detector(ABC):
     kind: ClassVar[str]
     zone_level: ClassVar[bool] = False
     reads_zone_pressure: ClassVar[bool] = False  # zone detectors that need pressure means per bucket
+    sensor_subjects: ClassVar[bool] = False  # zone-grid detectors that judge (and alert on) single sensors
+
+    @property
+    def subject_is_zone(self) -> bool:
+        """Subjects index the catalog's zones (else its sensors)."""
+        return self.zone_level and not self.sensor_subjects
 
     def __init__(self, rule: RuleBase, subjects: np.ndarray, catalog: Catalog, settings: Settings) -> None:
         self.rule = rule

@@ -9,6 +9,7 @@ from rules.detectors.deadman import DeadmanDetector
 from rules.detectors.ewma import EwmaDetector
 from rules.detectors.flatline import FlatlineDetector
 from rules.detectors.night_flow import NightFlowDetector
+from rules.detectors.peer_deviation import PeerDeviationDetector
 from rules.detectors.rate_of_change import RateOfChangeDetector
 from rules.detectors.threshold import ThresholdDetector
 from rules.detectors.zone_balance import ZoneBalanceDetector
@@ -16,5 +17,6 @@ from rules.detectors.zone_balance import ZoneBalanceDetector
 DETECTORS: dict[str, type[Detector]] = {
     cls.kind: cls
     for cls in (ThresholdDetector, RateOfChangeDetector, EwmaDetector, CusumDetector, DeadmanDetector,
-                FlatlineDetector, NightFlowDetector, ZoneBalanceDetector, BurstFingerprintDetector)
+                FlatlineDetector, NightFlowDetector, ZoneBalanceDetector, BurstFingerprintDetector,
+                PeerDeviationDetector)
 }

@@ -1,0 +1,79 @@
+"""Peer deviation: a pressure logger parting from its zone's other loggers (a drifting transmitter),
+judged against its usual difference to them by hour of day; the whole zone moving together is not it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rules.engine import Engine
+from tests.helpers import MIN, T0, catalog, ruleset, series_batch
+
+LOGGERS = [{"sensor_id": f"P{i}", "network": "water", "zone": "DMA1", "quantity": "pressure", "unit": "kPa",
+            "interval_s": 300} for i in (1, 2, 3, 4)]
+INLET = {"sensor_id": "FI", "network": "water", "zone": "DMA1", "quantity": "flow", "unit": "m3/h",
+         "role": "inlet", "interval_s": 300}
+RULE = {"id": "drift", "kind": "peer_deviation", "z": 4, "min_shift": 10, "select": {"quantity": "pressure"}}
+SETTINGS = {"zone_bucket": "5m", "zone_lateness": "5m"}
+PER_DAY = 288
+STEP = 5 * MIN
+
+
+def _zone(days: int, seed: int = 2) -> dict[str, np.ndarray]:
+    """Four loggers following demand together, each with its own elevation and a pump-shaped hourly offset."""
+    rng = np.random.default_rng(seed)
+    n = days * PER_DAY
+    h = (np.arange(n) * 5 / 60) % 24
+    demand = 1 + 0.5 * np.exp(-((h - 8) ** 2) / 3) + 0.4 * np.exp(-((h - 19) ** 2) / 4)
+    pump = np.where((h >= 6) & (h < 22), 15.0, 0.0)  # a pump near P1 lifts it by day
+    cols = {}
+    for i, base in ((1, 430.0), (2, 410.0), (3, 395.0), (4, 380.0)):
+        cols[f"P{i}"] = base - 40 * demand + (pump if i == 1 else 0.0) + rng.normal(0, 1.0, n)
+    cols["FI"] = 100 * demand
+    return cols
+
+
+def _raised(cols: dict[str, np.ndarray], rule: dict | None = None) -> list:
+    cat = catalog(*LOGGERS, INLET)
+    eng = Engine(cat, ruleset(rule or RULE, settings=SETTINGS))
+    state = eng.new_state()
+    dets = eng.step(state, series_batch(cat, cols, step_ns=STEP)).detections
+    return [d for d in dets if d.transition == "raised"]
+
+
+def test_a_drifting_transmitter_is_flagged_with_its_own_name() -> None:
+    cols = _zone(6)
+    start = 4 * PER_DAY
+    cols["P3"][start:] -= np.linspace(0, 30, 2 * PER_DAY)  # 30 kPa down over two days
+    raised = _raised(cols)
+    assert [(d.rule_id, d.sensor_id, d.subject, d.zone) for d in raised] == [("drift", "P3", "P3", "DMA1")]
+    hours_in = (raised[0].time_ns - (T0 + start * STEP)) / 3.6e12
+    assert 6 < hours_in < 36  # once it is clearly 10 kPa off, not at the first few kPa
+    assert "-1" in raised[0].message and "kPa off its usual difference" in raised[0].message
+
+
+def test_the_whole_zone_moving_together_is_not_a_drift() -> None:
+    cols = _zone(6)
+    for k in ("P1", "P2", "P3", "P4"):
+        cols[k][4 * PER_DAY:] -= 40.0  # a PRV set lower: every logger drops together
+    assert _raised(cols) == []
+
+
+def test_the_daily_pump_shape_of_one_logger_is_learned_not_flagged() -> None:
+    assert _raised(_zone(6)) == []
+
+
+def test_selecting_anything_but_pressure_is_refused_with_the_rule_named() -> None:
+    with pytest.raises(ValueError, match=r"'drift'.*compares pressure loggers; FI is not one"):
+        _raised(_zone(1), {**RULE, "select": {"network": "water"}})
+
+
+def test_a_zone_of_loggers_without_any_flow_meter_is_judged_too() -> None:
+    """The zone grid then carries pressure only (net inflow unknown everywhere)."""
+    cols = _zone(6)
+    del cols["FI"]
+    cols["P3"][4 * PER_DAY:] -= np.linspace(0, 30, 2 * PER_DAY)
+    cat = catalog(*LOGGERS)
+    eng = Engine(cat, ruleset(RULE, settings=SETTINGS))
+    dets = eng.step(eng.new_state(), series_batch(cat, cols, step_ns=STEP)).detections
+    assert [d.sensor_id for d in dets if d.transition == "raised"] == ["P3"]

@@ -113,13 +113,14 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
     try:
         events = load_events(args.events)
+        anomalies = load_events(args.anomalies) if args.anomalies else []
         catalog, out = _replay(args)
     except (InputError, InputErrors, OSError) as exc:
         return _fail(exc)
-    _write_report(args, catalog, out, events)
+    _write_report(args, catalog, out, [*events, *anomalies])
     spans = out.alert_spans()
     report, outcomes = score(events, spans, zones=len(catalog.zones), span_s=out.span_s,
-                             grace_s=parse_duration(args.grace))
+                             grace_s=parse_duration(args.grace), anomalies=anomalies, last_ns=out.last_ns)
     if args.alerts_out:
         write_alerts_csv(args.alerts_out, spans)
     if args.json:
@@ -139,7 +140,9 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     med = report["median_time_to_detect_s"]
     print(f"\nevents {report['events']}, detected {report['detected']} (recall {pct(report['recall'])}), "
           f"alerts {report['alerts']} (precision {pct(report['precision'])}), false alerts "
-          f"{report['false_alerts']} ({report['false_alerts_per_zone_week']:.2f} per zone-week), median time to "
+          f"{report['false_alerts']} ({report['false_alerts_per_zone_week']:.2f} per zone-week"
+          + (f"; {report['false_alerts_on_benign_anomalies']} on benign anomalies" if args.anomalies else "")
+          + "), median time to "
           f"detect {'n/a' if med is None else f'{med / 60:.1f} min'}")
     for kind, k in report["by_kind"].items():
         m = k["median_time_to_detect_s"]
@@ -213,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--events", required=True, help="events CSV: event_id,network,zone,kind,start,end")
     bt.add_argument("--grace", default="1h", help="an alert up to this long after an event's end still counts")
     bt.add_argument("--alerts-out", help="write every alert as CSV for other scorers")
+    bt.add_argument("--anomalies", help="benign anomalies CSV (same columns as events; the simulator's "
+                    "anomalies.csv): count the false alerts they raised")
     bt.set_defaults(func=cmd_backtest)
 
     from sentinel.influx_cli import add_influx_commands

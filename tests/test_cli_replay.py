@@ -72,6 +72,28 @@ def test_backtest_reports_recall_precision_and_time_to_detect(replay_set: Path, 
     assert len(rows) == report["alerts"]
 
 
+def test_backtest_counts_the_false_alerts_raised_by_benign_anomalies(replay_set: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A holiday is city-wide: every water alert while it lasts counts, whichever zone the label names;
+    gas and heat alerts do not."""
+    no_events = tmp_path / "none.csv"
+    no_events.write_text("event_id,network,zone,kind,start,end\n")
+    holiday = tmp_path / "anomalies.csv"
+    holiday.write_text("event_id,network,zone,kind,start,end\n"
+                       "AN1,water,DMA1,holiday,2000-01-01T00:00:00Z,2100-01-01T00:00:00Z\n")
+    alerts_csv = tmp_path / "alerts.csv"
+    args = ["backtest", "--catalog", str(replay_set / "catalog.csv"), "--readings", str(replay_set / "readings.csv"),
+            "--events", str(no_events), "--json", "-q", "--alerts-out", str(alerts_csv)]
+    assert main([*args, "--anomalies", str(holiday)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    with alerts_csv.open() as fh:
+        water = [r for r in csv.DictReader(fh) if r["network"] == "water"]
+    assert report["false_alerts"] == report["alerts"] > len(water) > 0
+    assert report["false_alerts_on_benign_anomalies"] == len(water)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["false_alerts_on_benign_anomalies"] == 0
+
+
 def test_replay_dead_letters_bad_rows_with_file_and_line(replay_set: Path, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     readings = tmp_path / "r.csv"

@@ -66,20 +66,15 @@ def size_of(event: LabelledEvent) -> str | None:
     return m.group(1) if m else None
 
 
-def _overlaps(a: AlertSpan, start: int, end: int, last_ns: int) -> bool:
-    return a.start_ns < end and (a.end_ns or last_ns) >= start
-
-
 def score_case(label: str, catalog: Catalog, events: Sequence[LabelledEvent], anomalies: Sequence[LabelledEvent],
                alerts: Sequence[AlertSpan], *, span_s: float, last_ns: int, grace_s: float) -> CaseResult:
-    _, outcomes = score(events, alerts, zones=len(catalog.zones), span_s=span_s, grace_s=grace_s)
+    report, outcomes = score(events, alerts, zones=len(catalog.zones), span_s=span_s, grace_s=grace_s,
+                             anomalies=anomalies, last_ns=last_ns)
     grace = int(grace_s * 1e9)
     true_ids = {a.alert_id for a in alerts for ev in events
                 if (a.network, a.zone) == (ev.network, ev.zone) and ev.start_ns <= a.start_ns <= ev.end_ns + grace}
     false = [a for a in alerts if a.alert_id not in true_ids]
-    benign = sum(1 for a in false if any(
-        (an.zone in ("", "*") or an.zone == a.zone) and an.network == a.network
-        and _overlaps(a, an.start_ns, an.end_ns + grace, last_ns) for an in anomalies))
+    benign = report["false_alerts_on_benign_anomalies"]
     networks = sorted({z.split("/", 1)[0] for z in catalog.zones})
     return CaseResult(label, "+".join(networks), len(catalog.zones), span_s, outcomes, list(alerts), false, benign)
 

@@ -36,6 +36,7 @@ import numpy as np
 from rules.baseline import Baseline
 from rules.calendar import holiday_days, local_day, weekend_days
 from rules.detectors.base import Evaluation
+from rules.detectors.rowwise import count_rows, gather, nanmedian_rows, padded
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
 from rules.schema import BurstFingerprintRule
@@ -86,12 +87,9 @@ class StepScorer:
         same = (self._weekend(back) == self._weekend(np.array([bucket]))[0]) & (stamp[back % self.size] == back)
         if same.sum() < self.min_days:
             return np.full(len(st.level), np.nan)
-        cols = np.sort(st.ring[:, back[same] % self.size].astype(np.float64), axis=1)  # NaNs sort last
-        k = (~np.isnan(cols)).sum(axis=1)
-        enough = k >= self.min_days
-        lo = np.take_along_axis(cols, np.maximum(k - 1, 0)[:, None] // 2, axis=1)[:, 0]
-        hi = np.take_along_axis(cols, (k // 2)[:, None], axis=1)[:, 0]
-        med = (lo + hi) / 2  # the median of each row's values (numpy's nanmedian is 10x slower here)
+        cols = st.ring[:, back[same] % self.size].astype(np.float64)
+        enough = count_rows(cols) >= self.min_days
+        med = nanmedian_rows(cols)
         return np.where(enough, med, np.nan)
 
     def reference(self, st: StepSeries, expected: np.ndarray) -> np.ndarray:
@@ -154,6 +152,7 @@ class BurstFingerprintDetector(ZoneDetector):
         zone_slot[self.subjects] = np.arange(len(self.subjects))
         self.logger_zone = zone_slot[self.catalog.zone_code[self.logger_idx]]  # subject slot of each logger
         self.names = [self.catalog.sensors[i].sensor_id for i in self.logger_idx]
+        self.zone_loggers = padded([np.flatnonzero(self.logger_zone == z) for z in range(len(self.subjects))])
         self.max_pause = max(1, int(self.rule.max_pause * 1e9) // width)
 
     def new_state(self) -> dict[str, Any]:
@@ -173,12 +172,7 @@ class BurstFingerprintDetector(ZoneDetector):
         first = np.isnan(lvl) & ~np.isnan(px)
         lvl[first] = px[first]
         anomaly = px - lvl
-        zone = np.full(len(self.subjects), np.nan)
-        for slot in np.unique(self.logger_zone):
-            mine = anomaly[self.logger_zone == slot]
-            mine = mine[~np.isnan(mine)]
-            if len(mine):
-                zone[slot] = float(np.median(mine))
+        zone = nanmedian_rows(gather(anomaly, self.zone_loggers))
         departure = anomaly - (zone[self.logger_zone] if len(self.logger_zone) else 0.0)
         return zone, departure
 
@@ -191,12 +185,12 @@ class BurstFingerprintDetector(ZoneDetector):
         cell = self.local.cells(np.arange(m), np.full(m, end - self.scorer.width_ns, dtype=np.int64))
         z, _dev, ready = self.local.score(st["local"], cell, np.nan_to_num(departure))
         z = np.where(ready & ~np.isnan(departure), z, np.nan)
-        for slot in np.unique(self.logger_zone):
-            mine = np.flatnonzero((self.logger_zone == slot) & ~np.isnan(z))
-            if len(mine):
-                worst = mine[np.argmin(z[mine])]
-                if z[worst] < -2:
-                    where[slot] = f"pressure fell most at {self.names[worst]} ({z[worst]:.1f} sigma below the others)"
+        zs = gather(z, self.zone_loggers)  # (zones, loggers) z of each zone's loggers
+        filled = np.where(np.isnan(zs), np.inf, zs)
+        worst = np.argmin(filled, axis=1)
+        for slot in np.flatnonzero(filled[np.arange(len(worst)), worst] < -2):  # named only when it clearly fell
+            k = int(self.zone_loggers[slot, worst[slot]])
+            where[slot] = f"pressure fell most at {self.names[k]} ({z[k]:.1f} sigma below the others)"
         learn = calm[self.logger_zone] & ~np.isnan(departure)
         if learn.any():
             idx = np.flatnonzero(learn)

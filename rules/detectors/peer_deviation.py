@@ -20,6 +20,7 @@ import numpy as np
 from rules.baseline import Baseline
 from rules.calendar import holiday_days
 from rules.detectors.base import Evaluation
+from rules.detectors.rowwise import count_rows, gather, nanmedian_rows, padded
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
 from rules.schema import PeerDeviationRule
@@ -47,9 +48,9 @@ class PeerDeviationDetector(ZoneDetector):
         self.members = np.flatnonzero(np.isin(zone_of_logger, self.catalog.zone_code[self.subjects]))
         member_of = {int(p): i for i, p in enumerate(self.members)}
         self.own = np.array([member_of[int(p)] for p in pos], dtype=np.int64)
-        self.peers = [np.array([member_of[int(p)] for p in self.members
-                                if zone_of_logger[p] == self.catalog.zone_code[s] and loggers[p] != s], dtype=np.int64)
-                      for s in self.subjects]
+        self.peers = padded([np.array([member_of[int(p)] for p in self.members
+                                       if zone_of_logger[p] == self.catalog.zone_code[s] and loggers[p] != s],
+                                      dtype=np.int64) for s in self.subjects])
         self.a_level = 1.0 - 0.5 ** (self.settings.zone_bucket / (86400.0 * 7))
         self.levels = LevelTable.of(self.rule.z, self.rule.severity)
         width = self.settings.zone_bucket
@@ -71,13 +72,9 @@ class PeerDeviationDetector(ZoneDetector):
         first = np.isnan(lvl) & ~np.isnan(p)
         lvl[first] = p[first]
         anomaly = p - lvl
-        out = np.full(len(self.subjects), np.nan)
-        for i, peers in enumerate(self.peers):
-            vals = anomaly[peers]
-            vals = vals[~np.isnan(vals)]
-            if len(vals) >= self.rule.min_peers and not np.isnan(anomaly[self.own[i]]):
-                out[i] = anomaly[self.own[i]] - float(np.median(vals))
-        return out
+        peers = gather(anomaly, self.peers)
+        enough = (count_rows(peers) >= self.rule.min_peers) & ~np.isnan(anomaly[self.own])
+        return np.where(enough, anomaly[self.own] - nanmedian_rows(peers), np.nan)
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         if not len(bucket.pressure):

@@ -83,8 +83,12 @@ class Engine:
         # pressure loggers join the zone grid only when a rule reads them there (a burst's fingerprint)
         with_pressure = any(DETECTORS[r.kind].reads_zone_pressure for r in ruleset.enabled())
         self.zone_flows = ZoneFlows(catalog, self.settings, with_pressure=with_pressure)
-        self.zone_fingerprint = hashlib.sha256(
-            (self.settings.model_dump_json() + f"|pressure={with_pressure}").encode()).hexdigest()[:16]
+        # what rule state depends on: editing the holiday calendar, or adding the first rule that reads
+        # pressures on the zone grid, must not make every rule start over and drop its alarms
+        settings_json = self.settings.model_dump_json(exclude={"holidays"})
+        rules_settings = hashlib.sha256(settings_json.encode()).hexdigest()[:16]
+        self.zone_fingerprint = hashlib.sha256(  # the zone grid's own state: its shape follows the flag
+            (settings_json + f"|pressure={with_pressure}").encode()).hexdigest()[:16]
         self.sensor_rules: list[CompiledRule] = []
         self.zone_rules: list[CompiledRule] = []
         self.deadman_rules: list[CompiledRule] = []
@@ -100,7 +104,7 @@ class Engine:
                 continue
             det = cls(rule, subjects, catalog, self.settings)
             fp = hashlib.sha256(
-                f"{rule.fingerprint()}|{self.zone_fingerprint}|{subjects.tobytes().hex()}".encode()
+                f"{rule.fingerprint()}|{rules_settings}|{subjects.tobytes().hex()}".encode()
             ).hexdigest()[:16]
             if isinstance(det, ZoneDetector):
                 self.zone_rules.append(CompiledRule(det, None, fp))

@@ -472,7 +472,8 @@ class _Preparer:
     def _check_subject(self, e: ExpectedAlert, rule: Any, catalog: Catalog, loc: list[str | int]) -> None:
         if e.subject is None:
             return
-        zone_rule = rule is not None and issubclass(DETECTORS[rule.kind], ZoneDetector)
+        cls = DETECTORS[rule.kind] if rule is not None else None
+        zone_rule = cls is not None and issubclass(cls, ZoneDetector) and not cls.sensor_subjects
         idx = catalog.index.get(e.subject)
         if zone_rule and idx is not None:
             self.error(f"{e.rule} is a zone rule: its subject is the zone name, not a sensor", loc)

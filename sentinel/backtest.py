@@ -50,22 +50,21 @@ def _ttd_stats(values: list[float]) -> dict[str, float | None]:
 CITY_WIDE_ANOMALIES = ("holiday",)  # benign anomalies that touch every zone of their network
 
 
-def on_benign_anomalies(alerts: Sequence[AlertSpan], anomalies: Sequence[LabelledEvent], *, grace_s: float,
-                        last_ns: int) -> list[AlertSpan]:
-    """The alerts open during a benign anomaly (hydrant draw, holiday: labelled in anomalies.csv) of their
-    zone, or of their network for city-wide ones, up to `grace_s` after it ended."""
+def on_benign_anomalies(alerts: Sequence[AlertSpan], anomalies: Sequence[LabelledEvent], *,
+                        grace_s: float) -> list[AlertSpan]:
+    """The alerts a benign anomaly (hydrant draw, holiday: labelled in anomalies.csv) raised: started
+    during it, or up to `grace_s` after it ended, in its zone (its network, for city-wide ones)."""
     grace = int(grace_s * 1e9)
 
     def touches(a: AlertSpan, an: LabelledEvent) -> bool:
         where = an.network == a.network and (an.kind in CITY_WIDE_ANOMALIES or an.zone in ("", "*", a.zone))
-        return where and a.start_ns < an.end_ns + grace and (a.end_ns or last_ns) >= an.start_ns
+        return where and an.start_ns <= a.start_ns < an.end_ns + grace
 
     return [a for a in alerts if any(touches(a, an) for an in anomalies)]
 
 
 def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones: int, span_s: float,
-          grace_s: float = 3600.0, anomalies: Sequence[LabelledEvent] = (),
-          last_ns: int | None = None) -> tuple[dict, list[EventOutcome]]:
+          grace_s: float = 3600.0, anomalies: Sequence[LabelledEvent] = ()) -> tuple[dict, list[EventOutcome]]:
     """Per-event outcomes and a summary; with `anomalies`, also how many false alerts fell on them."""
     grace = int(grace_s * 1e9)
     by_zone: dict[tuple[str, str], list[LabelledEvent]] = defaultdict(list)
@@ -99,9 +98,7 @@ def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones
         "precision": (len(matched_alert_ids) / len(alerts)) if alerts else None,
         "false_alerts": len(false_alerts),
         "false_alerts_per_zone_week": len(false_alerts) / max(zones, 1) / weeks,
-        "false_alerts_on_benign_anomalies": len(on_benign_anomalies(
-            false_alerts, anomalies, grace_s=grace_s,
-            last_ns=last_ns if last_ns is not None else max((a.end_ns or a.start_ns for a in alerts), default=0))),
+        "false_alerts_on_benign_anomalies": len(on_benign_anomalies(false_alerts, anomalies, grace_s=grace_s)),
         "zones": zones,
         "weeks": span_s / WEEK_S,
         "grace_s": grace_s,

@@ -74,3 +74,21 @@ def test_a_rule_that_breaks_stops_alone_and_the_others_go_on(monkeypatch: pytest
     later = eng.step(state, series_batch(cat, {"P1": np.full(5, 250.0)}, t0=first.watermark + 60 * 10**9))
     assert later.errors == []  # reported once; the rule stays stopped
     assert [(d.rule_id, d.transition) for d in later.detections] == [("low", "raised")]
+
+
+def test_adding_a_zone_pressure_rule_or_a_holiday_keeps_what_other_rules_learned() -> None:
+    """The first rule that reads pressures on the zone grid reshapes the grid, and a new holiday changes
+    the calendar; neither is a reason for an EWMA baseline to start over or its alarms to be dropped."""
+    cat = catalog(*WATER)
+    ewma = {"id": "dev", "kind": "ewma", "z": 6, "baseline": {"warmup": 10}}
+    settings = {"zone_bucket": "10m", "zone_lateness": "10m"}
+    base = Engine(cat, ruleset(ewma, settings=settings))
+    state = base.new_state()
+    base.step(state, series_batch(cat, {"P1": 300 + np.sin(np.arange(60.0)), "P2": 30 + np.cos(np.arange(60.0)),
+                                        "F1": np.full(60, 50.0), "F2": np.full(60, 10.0)}))
+    learned = state.rules["dev"]
+    fingerprint = {"id": "burst", "kind": "burst_fingerprint"}
+    grown = Engine(cat, ruleset(ewma, fingerprint, settings={**settings, "holidays": ["2025-10-01"]}))
+    adopted = grown.adopt(state)
+    assert adopted.rules["dev"] is learned
+    assert adopted.zone_flows is not state.zone_flows  # the grid itself starts afresh: it has pressure now

@@ -194,6 +194,23 @@ def test_a_simulator_scenario_brings_its_own_catalog(tmp_path: Path) -> None:
     assert run_file(path).passed
 
 
+def test_a_zone_grid_rule_that_judges_sensors_takes_a_sensor_as_subject(tmp_path: Path) -> None:
+    """water-logger-drift reads the zone grid but alerts on the drifting logger, so its subject is a sensor."""
+    sensors = "".join(
+        f"  - {{sensor_id: {sid}, network: water, zone: DMA1, quantity: {q}, unit: {u}, interval_s: 60{role}}}\n"
+        for sid, q, u, role in (("W-DMA1-FI01", "flow", "m3/h", ", role: inlet"), ("W-DMA1-P01", "pressure", "kPa", ""),
+                                ("W-DMA1-P02", "pressure", "kPa", "")))
+    body = (f"rule_files: [{WATER_RULES}]\ncatalog:\n{sensors}tests:\n"
+            "  - name: a logger drifts away from the others\n    series:\n"
+            '      W-DMA1-FI01: "100+0.01x2879"\n      W-DMA1-P01: "400+0.001x2879"\n'
+            '      W-DMA1-P02: "380+0.001x2879"\n    alerts:\n'
+            "      - {rule: water-logger-drift, zone: DMA1, subject: W-DMA1-P01, grade: yellow, "
+            "window: {from: 0m, to: 2d}}\n")
+    result = run_file(write(tmp_path, body))
+    assert not result.errors  # valid: it runs (and fails, as nothing drifts), rather than being refused
+    assert not result.passed
+
+
 def test_a_hydraulic_scenario_that_cannot_be_simulated_is_a_located_error(tmp_path: Path) -> None:
     write(tmp_path, "engine: wntr\nname: bad\nnetwork: Hanoi\nstart: 2025-03-02T16:00:00Z\nduration: 1d\n"
           "events: [{kind: burst, zone: DMA9, start: 2h, duration: 1h, size: large}]\n", "bad.yaml")

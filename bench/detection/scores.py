@@ -69,7 +69,7 @@ def size_of(event: LabelledEvent) -> str | None:
 def score_case(label: str, catalog: Catalog, events: Sequence[LabelledEvent], anomalies: Sequence[LabelledEvent],
                alerts: Sequence[AlertSpan], *, span_s: float, last_ns: int, grace_s: float) -> CaseResult:
     report, outcomes = score(events, alerts, zones=len(catalog.zones), span_s=span_s, grace_s=grace_s,
-                             anomalies=anomalies, last_ns=last_ns)
+                             anomalies=anomalies)
     grace = int(grace_s * 1e9)
     true_ids = {a.alert_id for a in alerts for ev in events
                 if (a.network, a.zone) == (ev.network, ev.zone) and ev.start_ns <= a.start_ns <= ev.end_ns + grace}

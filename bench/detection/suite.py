@@ -95,11 +95,14 @@ def simulated(case: Case, *, simulators: str | None = None, show_progress: bool 
     out = cache_root() / f"{case.name}-s{case.seed}-{key}"
     if (out / "done").exists():
         return out, True
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.tmp{os.getpid()}")  # concurrent runs each write their own
     shutil.rmtree(tmp, ignore_errors=True)
     result = simulate_file(case.scenario, seed=case.seed, show_progress=show_progress)
     write_result(result, tmp)
     (tmp / "done").write_text("ok\n")
+    if (out / "done").exists():  # another run finished it meanwhile: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
+        return out, False
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out, False

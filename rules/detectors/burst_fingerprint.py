@@ -109,6 +109,7 @@ class StepScorer:
         cell = self.baseline.cells(np.arange(n), np.full(n, end_ns - self.width_ns, dtype=np.int64))
         z, _dev, ready = self.baseline.score(st.scale, cell, np.nan_to_num(stepped))
         ok = ready & ~np.isnan(stepped)
+        z = np.clip(z, -50.0, 50.0)  # no learned spread yet gives +-inf: one bucket must not poison the window
         return np.where(ok, z, np.nan), stepped, expected
 
     def learn(self, st: StepSeries, bucket: int, end_ns: int, x: np.ndarray, resid_ok: np.ndarray,
@@ -210,8 +211,7 @@ class BurstFingerprintDetector(ZoneDetector):
         recent[:, :-1] = recent[:, 1:]
         recent[:, -1] = fz + self.rule.pressure_weight * drop
         score = recent.sum(axis=1) / np.sqrt(recent.shape[1])  # NaN until `window` buckets were scored
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(np.abs(fexp) > 1e-9, fstep / np.abs(fexp), np.inf)
+        ratio = fstep / self.scorer.reference(st["flow"], fexp)  # floored: a zone passing water on has ~0 net
         scoreable = ~np.isnan(score)
         raw = np.where(scoreable & (ratio >= self.rule.min_ratio),
                        self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=0.6), 0).astype(np.int8)

@@ -37,7 +37,8 @@ class PeerDeviationDetector(ZoneDetector):
         super().__init__(*args)
         loggers = pressure_members(self.catalog)
         pos = np.searchsorted(loggers, self.subjects)
-        ok = (pos < len(loggers)) & (loggers[np.minimum(pos, max(len(loggers) - 1, 0))] == self.subjects)
+        ok = (pos < len(loggers)) & (loggers[np.minimum(pos, len(loggers) - 1)] == self.subjects) if len(loggers) \
+            else np.zeros(len(self.subjects), dtype=bool)
         if not ok.all():
             bad = self.catalog.sensors[int(self.subjects[~ok][0])].sensor_id
             raise ValueError(f"rule {self.rule.id!r}: peer_deviation compares pressure loggers; {bad} is not one "

@@ -63,27 +63,36 @@ def on_benign_anomalies(alerts: Sequence[AlertSpan], anomalies: Sequence[Labelle
     return [a for a in alerts if any(touches(a, an) for an in anomalies)]
 
 
-def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones: int, span_s: float,
-          grace_s: float = 3600.0, anomalies: Sequence[LabelledEvent] = ()) -> tuple[dict, list[EventOutcome]]:
-    """Per-event outcomes and a summary; with `anomalies`, also how many false alerts fell on them."""
+def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *,
+                 grace_s: float) -> tuple[dict[str, list[AlertSpan]], list[AlertSpan]]:
+    """(the alerts matching each event, by event id; the alerts matching none: the false ones)."""
     grace = int(grace_s * 1e9)
     by_zone: dict[tuple[str, str], list[LabelledEvent]] = defaultdict(list)
     for ev in events:
         by_zone[(ev.network, ev.zone)].append(ev)
-    matched_alert_ids: set[str] = set()
     hits: dict[str, list[AlertSpan]] = defaultdict(list)
+    false_alerts = []
     for a in alerts:
+        matched = False
         for ev in by_zone.get((a.network, a.zone), ()):
             if ev.start_ns <= a.start_ns <= ev.end_ns + grace:
                 hits[ev.event_id].append(a)
-                matched_alert_ids.add(a.alert_id)
+                matched = True
+        if not matched:
+            false_alerts.append(a)
+    return hits, false_alerts
+
+
+def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones: int, span_s: float,
+          grace_s: float = 3600.0, anomalies: Sequence[LabelledEvent] = ()) -> tuple[dict, list[EventOutcome]]:
+    """Per-event outcomes and a summary; with `anomalies`, also how many false alerts fell on them."""
+    hits, false_alerts = match_alerts(events, alerts, grace_s=grace_s)
     outcomes = []
     for ev in sorted(events, key=lambda e: (e.start_ns, e.event_id)):
         found = sorted(hits.get(ev.event_id, []), key=lambda a: a.start_ns)
         first = found[0] if found else None
         ttd = (first.start_ns - ev.start_ns) / 1e9 if first else None
         outcomes.append(EventOutcome(ev, first is not None, ttd, first, len(found)))
-    false_alerts = [a for a in alerts if a.alert_id not in matched_alert_ids]
     weeks = max(span_s / WEEK_S, 1e-9)
 
     def summary(outs: list[EventOutcome]) -> dict:
@@ -95,7 +104,7 @@ def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones
     report = summary(outcomes)
     report.update({
         "alerts": len(alerts),
-        "precision": (len(matched_alert_ids) / len(alerts)) if alerts else None,
+        "precision": (1 - len(false_alerts) / len(alerts)) if alerts else None,
         "false_alerts": len(false_alerts),
         "false_alerts_per_zone_week": len(false_alerts) / max(zones, 1) / weeks,
         "false_alerts_on_benign_anomalies": len(on_benign_anomalies(false_alerts, anomalies, grace_s=grace_s)),

@@ -23,13 +23,11 @@ def engine_of(path: str | Path) -> str:
 
 
 def _pipes_module(engine: str) -> ModuleType | None:
-    if engine == "pandapipes-gas":
-        import simulators.gas_pandapipes as module
-    elif engine == "pandapipes-heat":
-        import simulators.heat_pandapipes as module
-    else:
-        return None
-    return module
+    """The pandapipes simulator package whose ENGINE the scenario names (its generator loads lazily)."""
+    import simulators.gas_pandapipes as gas
+    import simulators.heat_pandapipes as heat
+
+    return {gas.ENGINE: gas, heat.ENGINE: heat}.get(engine)
 
 
 def load_file(path: str | Path) -> tuple[str, Any]:

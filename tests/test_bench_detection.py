@@ -187,7 +187,7 @@ CASE_ALERTS = [
 
 def scored_case(anomalies: list[LabelledEvent] | None = None) -> scores.CaseResult:
     return scores.score_case("toy@1", TWO_ZONES, [BURST, SLOW], [HYDRANT] if anomalies is None else anomalies,
-                             CASE_ALERTS, span_s=WEEK_S, last_ns=T0 + 7 * DAY, grace_s=3600)
+                             CASE_ALERTS, span_s=WEEK_S, grace_s=3600)
 
 
 def test_score_case_matches_alerts_to_events() -> None:
@@ -319,8 +319,7 @@ def grid_readings() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def grid_case() -> scores.CaseResult:
     last_ns = START + 12 * DAY
-    res = scores.score_case("grid@1", GRID_CATALOG, GRID_EVENTS, [], GRID_ALERTS, span_s=12 * 86400,
-                            last_ns=last_ns, grace_s=1800)
+    res = scores.score_case("grid@1", GRID_CATALOG, GRID_EVENTS, [], GRID_ALERTS, span_s=12 * 86400, grace_s=1800)
     sensor, time_ns, value = grid_readings()
     # first_ns an hour after local midnight: the grid still starts at midnight
     scores.add_leakdb_grid(res, GRID_CATALOG, GRID_EVENTS, GRID_ALERTS, RULE_KINDS, sensor, time_ns, value,
@@ -354,8 +353,7 @@ def test_the_last_day_counts_when_the_last_reading_is_a_step_before_the_end() ->
     sensor, time_ns, value = grid_readings()
     last = int(time_ns.max())
     assert last == START + 12 * DAY - 1800 * S
-    res = scores.score_case("grid@2", GRID_CATALOG, GRID_EVENTS, [], GRID_ALERTS, span_s=12 * 86400,
-                            last_ns=last, grace_s=1800)
+    res = scores.score_case("grid@2", GRID_CATALOG, GRID_EVENTS, [], GRID_ALERTS, span_s=12 * 86400, grace_s=1800)
     scores.add_leakdb_grid(res, GRID_CATALOG, GRID_EVENTS, GRID_ALERTS, RULE_KINDS, sensor, time_ns, value,
                            first_ns=START, last_ns=last - 3 * 1800 * S, utc_offset_s=UTC8, grace_s=1800)
     assert res.truth is not None and res.truth.shape == (3, STEPS) and res.truth[0, -1] == 1

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.detection import leakdb
-from sentinel.backtest import AlertSpan, EventOutcome, score
-from sentinel.catalog import Catalog
+from rules.zone_flows import FLOW
+from sentinel.backtest import AlertSpan, EventOutcome, match_alerts, score
+from sentinel.catalog import ROLES, Catalog
 from sentinel.events import LabelledEvent
 
 LEAK_KINDS = ("burst", "slow_leak")
 SENSOR_HEALTH_KINDS = ("deadman", "flatline")  # rule kinds that judge instruments, not the network
 MNF_GAMMAS = (0.10, 0.20, 0.30)  # the thresholds of LeakDB's paper
 LEAKDB_STEP_S = 1800  # LeakDB's 30-minute time step
+_INLET, _OUTLET = ROLES.index("inlet"), ROLES.index("outlet")
 _SIZE = re.compile(r"^(small|medium|large)\b")
 
 
@@ -67,13 +69,10 @@ def size_of(event: LabelledEvent) -> str | None:
 
 
 def score_case(label: str, catalog: Catalog, events: Sequence[LabelledEvent], anomalies: Sequence[LabelledEvent],
-               alerts: Sequence[AlertSpan], *, span_s: float, last_ns: int, grace_s: float) -> CaseResult:
+               alerts: Sequence[AlertSpan], *, span_s: float, grace_s: float) -> CaseResult:
     report, outcomes = score(events, alerts, zones=len(catalog.zones), span_s=span_s, grace_s=grace_s,
                              anomalies=anomalies)
-    grace = int(grace_s * 1e9)
-    true_ids = {a.alert_id for a in alerts for ev in events
-                if (a.network, a.zone) == (ev.network, ev.zone) and ev.start_ns <= a.start_ns <= ev.end_ns + grace}
-    false = [a for a in alerts if a.alert_id not in true_ids]
+    _, false = match_alerts(events, alerts, grace_s=grace_s)
     benign = report["false_alerts_on_benign_anomalies"]
     networks = sorted({z.split("/", 1)[0] for z in catalog.zones})
     return CaseResult(label, "+".join(networks), len(catalog.zones), span_s, outcomes, list(alerts), false, benign)
@@ -108,22 +107,16 @@ def add_leakdb_grid(res: CaseResult, catalog: Catalog, events: Sequence[Labelled
                 and rule_kinds.get(a.rule_id) not in SENSOR_HEALTH_KINDS]
         alarms[i] = leakdb.step_labels([a.start_ns for a in ours], [(a.end_ns or last_ns) + 1 for a in ours],
                                        start_ns=start, step_ns=step, steps=steps)
-        meters = np.flatnonzero((catalog.zone_code == i) & (catalog.quantity_code == 1)
-                                & np.isin(catalog.role_code, (_role("inlet"), _role("outlet"))))
-        if len(meters) and any(catalog.role_code[m] == _role("inlet") for m in meters):
+        meters = np.flatnonzero((catalog.zone_code == i) & (catalog.quantity_code == FLOW)
+                                & np.isin(catalog.role_code, (_INLET, _OUTLET)))
+        if (catalog.role_code[meters] == _INLET).any():
             total = np.zeros(steps)
             for m in meters:
                 sel = sensor == m
                 mean = leakdb.resample_mean(time_ns[sel], value[sel], start_ns=start, step_ns=step, steps=steps)
-                total += mean if catalog.role_code[m] == _role("inlet") else -mean
+                total += mean if catalog.role_code[m] == _INLET else -mean
             inflow[i] = total
     res.truth, res.alarms, res.mask, res.inflow = truth, alarms, mask, inflow
-
-
-def _role(name: str) -> int:
-    from sentinel.catalog import ROLES
-
-    return ROLES.index(name)
 
 
 @dataclass

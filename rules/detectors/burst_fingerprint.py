@@ -117,7 +117,7 @@ class StepScorer:
         """Record x in the history; follow today's offset and learn the step's spread where `resid_ok`."""
         share = (x - expected) / self.reference(st, expected)
         st.ring[:, bucket % self.size] = x
-        seen = ~np.isnan(x)
+        seen = ~np.isnan(x) & (not self.additive)  # the usual size only floors shares (not additive series)
         st.typical[seen] = np.where(np.isnan(st.typical[seen]), np.abs(x[seen]),
                                     st.typical[seen] + self.alpha_typical * (np.abs(x[seen]) - st.typical[seen]))
         has = resid_ok & ~np.isnan(share)

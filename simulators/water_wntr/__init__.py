@@ -4,16 +4,16 @@
     result = generate_wntr(load_wntr_scenario("simulators/scenarios/hanoi-week.yaml"))
     write_replay(result, "out/"); write_anomalies(result, "out/")
 
-`sentinel simulate --scenario FILE` dispatches here when the file says `engine: wntr`. Importing WNTR
-takes about two seconds, so the generator is loaded on first use: checking a scenario file's engine
-stays cheap.
+`sentinel simulate --scenario FILE` dispatches here (simulators/dispatch.py) when the file says
+`engine: wntr`. Importing WNTR takes about two seconds, so the generator is loaded on first use:
+checking a scenario file's engine stays cheap.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from simulators.water_wntr.scenario import WNTR_EVENT_KINDS, WntrScenario, is_wntr_scenario, load_wntr_scenario
+from simulators.water_wntr.scenario import WNTR_EVENT_KINDS, WntrScenario, load_wntr_scenario
 
 if TYPE_CHECKING:
     from simulators.water_wntr.generate import WntrSimResult, generate_wntr, write_anomalies
@@ -25,7 +25,6 @@ __all__ = [
     "WntrScenario",
     "WntrSimResult",
     "generate_wntr",
-    "is_wntr_scenario",
     "load_wntr_scenario",
     "write_anomalies",
 ]

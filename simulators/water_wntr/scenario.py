@@ -158,15 +158,6 @@ class WntrScenario(_Strict):
         return int(self.duration // self.hydraulic_step)
 
 
-def is_wntr_scenario(path: str | Path) -> bool:
-    """True when the YAML file says `engine: wntr` at its top level."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return False
-    return isinstance(data, dict) and data.get("engine") == "wntr"
-
-
 def load_wntr_scenario(path: str | Path) -> WntrScenario:
     """Read a scenario; a relative network path is taken relative to the YAML file."""
     path = Path(path)

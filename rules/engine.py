@@ -328,7 +328,7 @@ class Engine:
             return
         det = c.detector
         rule = det.rule
-        where = ev.extra.get("where")  # per slot: where the evidence points (zone detectors that locate)
+        where = ev.extra.get("where")  # per slot: a detail for the message (where the evidence points, how big)
         for i in np.flatnonzero(changed):
             o, nw = int(old[i]), int(new[i])
             subject_idx = int(det.subjects[ev.slots[i]])

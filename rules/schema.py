@@ -180,6 +180,10 @@ class NightFlowRule(RuleBase):
     min_increase: float = Field(default=0.0, ge=0, description="absolute floor in m3/h")
     warmup_nights: int = Field(default=3, ge=1)
     halflife_nights: float = Field(default=7.0, gt=0)
+    reference: Literal["day_type", "weekday"] = Field(
+        default="day_type", description="day_type: one baseline for weekday and one for weekend nights; "
+        "weekday: the same weekday's recent nights (holidays as Sundays), day_type until one is learned")
+    reference_weeks: int = Field(default=3, ge=1, le=8, description="same-weekday nights kept (weekday)")
 
     @field_validator("window", mode="before")
     @classmethod
@@ -212,11 +216,33 @@ class BurstFingerprintRule(RuleBase):
     min_ratio: float = Field(default=0.05, ge=0, description="inflow step at least this share of the expected")
     history: Duration = Field(default=86400.0 * 14, ge=86400.0 * 2, description="days of zone history kept")
     min_days: int = Field(default=3, ge=1, description="same-type days in the history before scoring")
+    reference: Literal["day_type", "weekday"] = Field(
+        default="day_type", description="day_type: earlier weekdays, or weekend days and holidays; weekday: "
+        "the same weekday only (holidays as Sundays), judged once `min_days` of them are in the history")
     level_halflife: Duration = Field(default=7200.0, gt=0, description="how fast today's offset is followed")
     pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
     window: int = Field(default=2, ge=1, le=12, description="buckets whose evidence is summed")
     max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
     scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36)
+
+
+class InflowExcessRule(RuleBase):
+    """Steady extra inflow of a zone over its weekly profile: each day may run busier or quieter (a scale of
+    the profile), and what no scale explains, the same extra m3/h at 3 a.m. as at the morning peak, is the
+    leak. Fitted over the last whole days and today so far, graded in learned standard deviations of the estimate."""
+
+    kind: Literal["inflow_excess"]
+    z: Levels = 5.0
+    min_ratio: float = Field(default=0.02, ge=0, description="and at least this share of the window's mean inflow")
+    days: int = Field(default=1, ge=1, le=7, description="whole local days fitted before today's part (each "
+                      "day's night and peaks pin the excess down; more days: steadier, slower)")
+    every: Duration = Field(default=3600.0, gt=0, le=86400.0, description="how often the fit is redone")
+    weeks: int = Field(default=3, ge=1, le=8, description="weeks of history; the profile is their median")
+    trim: float = Field(default=4.0, gt=0, description="residuals beyond this many robust sigmas are left out "
+                        "of the fit (a hydrant draw, a burst: hours, not a steady excess)")
+    min_sigma: float = Field(default=0.003, ge=0, description="floor on the estimate's spread, as a share")
+    baseline_fits: int = Field(default=24, ge=1, description="normal fits learned before judging")
+    halflife: Duration = Field(default=7 * 86400.0, gt=0, description="how fast the estimate's spread is learned")
 
 
 class PeerDeviationRule(RuleBase):
@@ -233,12 +259,12 @@ class PeerDeviationRule(RuleBase):
 
 Rule = Annotated[
     ThresholdRule | RateOfChangeRule | EwmaRule | CusumRule | DeadmanRule | FlatlineRule | NightFlowRule
-    | ZoneBalanceRule | BurstFingerprintRule | PeerDeviationRule,
+    | ZoneBalanceRule | BurstFingerprintRule | PeerDeviationRule | InflowExcessRule,
     Field(discriminator="kind"),
 ]
 
 RULE_KINDS = ("threshold", "rate_of_change", "ewma", "cusum", "deadman", "flatline", "night_flow",
-              "zone_balance", "burst_fingerprint", "peer_deviation")
+              "zone_balance", "burst_fingerprint", "peer_deviation", "inflow_excess")
 
 
 class Settings(Strict):

@@ -205,6 +205,7 @@ ALL_KINDS = ruleset(
      "scale": {"warmup": 2}},
     {"id": "peers", "kind": "peer_deviation", "z": 2, "min_shift": 1, "select": {"quantity": "pressure"},
      "baseline": {"warmup": 2}},
+    {"id": "excess", "kind": "inflow_excess", "z": 2, "min_ratio": 0.01, "weeks": 1, "baseline_fits": 2},
     settings={"zone_bucket": "10m", "zone_lateness": "10m"},
 )
 

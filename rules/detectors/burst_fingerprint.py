@@ -2,24 +2,26 @@
 
 Why not a plain profile: demand on any one day sits a few per cent above or below its usual shape
 (weather, events), and that offset would either hide a medium burst or raise alarms all day. So each
-bucket is compared with the same time of day on earlier days of the same type (weekday, or weekend
-and holiday; median over up to
-`history`), today's offset is followed as a share of the expected value by a slow EWMA
-(`level_halflife`) that stops learning while an alarm stands (a day 3 % busier is 3 % busier at night
-and at the morning peak alike), and what is scored is the step: value minus the expected value scaled
-by today's offset, in standard deviations learned per hour of day. A burst is a step; a busier day is not.
+bucket is compared with the same time of day on earlier days of the same type (weekday, or weekend and
+holiday; or the same weekday only; median over up to `history` of each day's mean over that bucket and
+its two neighbours, buckets under an alarm left out so a burst is not next week's normal), today's
+offset is followed as a share of the expected value by a slow EWMA (`level_halflife`) that stops
+learning while an alarm stands (a day 3 % busier is 3 % busier at night and at the morning peak alike),
+and what is scored is the step: value minus the expected value scaled by today's offset, in standard
+deviations learned per hour of day. A burst is a step; a busier day is not.
 
 Pressure gets the same treatment, once per zone: each logger's pressure less its own slowly learned
 level, and the median of that over the zone's loggers (so one faulty or silent logger cannot make or
-break it) is the zone's pressure series. Only the zone's series keep a history, so the state stays a
-few tens of kB per zone however many loggers it has (a zone's state travels as one Kafka message in
+break it) is the zone's pressure series. Only the zone's series keep a history, so the state stays a few
+tens of kB per zone however many loggers it has (a zone's state travels as one Kafka message in
 scale-out). Where the drop is: each logger's departure from the zone's median, in standard deviations
-learned per hour of day; the logger that fell furthest below the others tells the crew where in the
-zone to look. Each bucket's evidence is flow z plus `pressure_weight` times the pressure
-drop's z; the grade is taken on the evidence of the last `window` buckets summed over sqrt(window), so
-a step that stays is seen sooner than with a persistence wait while one noisy bucket is not. The
-inflow step must also be at least `min_ratio` of the expected inflow. A standing alarm holds while the
-evidence stays above 60 % of its limit, so one quieter bucket does not clear and re-raise it.
+learned per hour of day; the logger that fell furthest below the others tells the crew where in the zone
+to look. Each bucket's evidence is flow z plus `pressure_weight` times the pressure drop's z, the drop
+counted only up to the flow's z (it corroborates an inflow step, never makes one); the grade is taken on
+the evidence of the last `window` buckets summed over sqrt(window), so a step that stays is seen sooner
+than with a persistence wait while one noisy bucket is not. The inflow step must also be at least
+`min_ratio` of the expected inflow. A standing alarm holds while the evidence stays above 60 % of its
+limit, so one quieter bucket does not clear and re-raise it.
 
 Learning pauses while an alarm stands, so a burst is not learned as normal, but for at most
 `max_pause`: after that the zone's new state is accepted (the alert stays until it clears), so a
@@ -72,22 +74,35 @@ class StepScorer:
         self.alpha_typical = 1.0 - 0.5 ** (1.0 / self.per_day)  # a half-life of one day
         self.holidays = holidays
         self.additive = additive  # offsets in the series' own units (pressure), not as a share (flow)
+        self.by_weekday = rule.reference == "weekday"
         self.baseline = Baseline(rule.scale, np.array([width_ns / 1e9]), utc_offset_h, holidays)
 
     def new(self, n: int) -> StepSeries:
         return StepSeries(np.full((n, self.size), np.nan, dtype=np.float32), np.full(n, np.nan),
                           np.full(n, np.nan), self.baseline.new_state(n))
 
-    def _weekend(self, bucket: np.ndarray) -> np.ndarray:
-        return weekend_days(local_day(bucket * self.width_ns, self.offset_ns), self.holidays)
+    def _day_type(self, bucket: np.ndarray) -> np.ndarray:
+        """What days count as alike: weekday 0-6 (holidays as Sunday) or weekend-or-holiday 0/1."""
+        day = local_day(bucket * self.width_ns, self.offset_ns)
+        if self.by_weekday:
+            weekday = (day + 3) % 7  # epoch day 0 was a Thursday
+            return np.where(np.isin(day, self.holidays), 6, weekday) if len(self.holidays) else weekday
+        return weekend_days(day, self.holidays)
 
     def expected(self, st: StepSeries, bucket: int, stamp: np.ndarray) -> np.ndarray:
-        """Median of the same time of day on earlier same-type days still in the ring (NaN if too few)."""
+        """Median over earlier same-type days still in the ring of the mean of the same time of day and
+        its two neighbouring buckets (NaN if too few days). An earlier day is whole, so its neighbours
+        are known; their mean cuts the reference's own bucket noise, which with few days (one earlier
+        same weekday) is as large as today's."""
         back = bucket - self.per_day * np.arange(1, self.days + 1)
-        same = (self._weekend(back) == self._weekend(np.array([bucket]))[0]) & (stamp[back % self.size] == back)
+        same = (self._day_type(back) == self._day_type(np.array([bucket]))[0]) & (stamp[back % self.size] == back)
         if same.sum() < self.min_days:
             return np.full(len(st.level), np.nan)
-        cols = st.ring[:, back[same] % self.size].astype(np.float64)
+        near = back[same][:, None] + np.arange(-1, 2)  # (days, 3) buckets around the time of day
+        vals = st.ring[:, near % self.size].astype(np.float64)  # (n, days, 3)
+        vals[:, stamp[near % self.size] != near] = np.nan  # a neighbour not (yet) recorded
+        seen = (~np.isnan(vals)).sum(axis=2)
+        cols = np.where(seen > 0, np.nansum(vals, axis=2) / np.maximum(seen, 1), np.nan)
         enough = count_rows(cols) >= self.min_days
         med = nanmedian_rows(cols)
         return np.where(enough, med, np.nan)
@@ -114,9 +129,11 @@ class StepScorer:
 
     def learn(self, st: StepSeries, bucket: int, end_ns: int, x: np.ndarray, resid_ok: np.ndarray,
               expected: np.ndarray, stepped: np.ndarray) -> None:
-        """Record x in the history; follow today's offset and learn the step's spread where `resid_ok`."""
+        """Record x in the history and follow today's offset and the step's spread, all where `resid_ok`:
+        a burst or hydrant draw kept in the history would raise the reference on that weekday next week,
+        drag today's offset down there and raise a false step once it has passed."""
         share = (x - expected) / self.reference(st, expected)
-        st.ring[:, bucket % self.size] = x
+        st.ring[:, bucket % self.size] = np.where(resid_ok, x, np.nan)
         seen = ~np.isnan(x) & (not self.additive)  # the usual size only floors shares (not additive series)
         st.typical[seen] = np.where(np.isnan(st.typical[seen]), np.abs(x[seen]),
                                     st.typical[seen] + self.alpha_typical * (np.abs(x[seen]) - st.typical[seen]))
@@ -206,7 +223,9 @@ class BurstFingerprintDetector(ZoneDetector):
         px = bucket.pressure[self.logger_pos] if len(self.logger_pos) else np.zeros(0)
         zp, departure = self._zone_pressure(st, px)
         pz, pstep, pexp = self.pressure_scorer.step(st["pressure"], b, end, zp, stamp)
-        drop = np.where(np.isnan(pz), 0.0, np.maximum(0.0, -pz))
+        # a pressure drop only corroborates an inflow step: at most as many sigma as the inflow rose, so a
+        # pressure level left stale by a long alarm (or a pressure operation) cannot carry the evidence alone
+        drop = np.where(np.isnan(pz) | np.isnan(fz), 0.0, np.clip(-pz, 0.0, np.maximum(fz, 0.0)))
         recent = st["recent"]
         recent[:, :-1] = recent[:, 1:]
         recent[:, -1] = fz + self.rule.pressure_weight * drop

@@ -3,6 +3,9 @@ so a zone's lowest net inflow then, tracked against its own nightly history, exp
 
 Nights ending on a Saturday, a Sunday or a holiday (local) keep a baseline of their own: weekend nights run 10-15 %
 higher in real networks (late evenings), which a single baseline would either learn as drift or alarm on.
+With `reference: weekday` a night is compared with the same weekday's recent nights instead: each weekday's
+night has its own shape (Monday's is not Thursday's), and that repeating difference is most of what a
+weekday/weekend baseline mistakes for night-to-night noise.
 """
 
 from __future__ import annotations
@@ -43,11 +46,17 @@ class NightFlowDetector(ZoneDetector):
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)
         return {"night": np.full(1, -1, dtype=np.int64), "mnf": np.full(n, np.inf),
-                "base": np.full((n, 2), np.nan), "nights": np.zeros((n, 2), dtype=np.int32)}
+                "base": np.full((n, 2), np.nan), "nights": np.zeros((n, 2), dtype=np.int32),
+                "week": np.full((n, 7, self.rule.reference_weeks), np.nan),
+                "week_next": np.zeros((n, 7), dtype=np.int32)}
 
-    def _weekend(self, t: int) -> int:
-        """1 when the night that just closed (local time of `t`) falls on a Saturday, Sunday or holiday."""
-        return int(weekend_days(local_day(t, self.offset_min * _MIN_NS), self.holidays)[()])
+    def _day_of(self, t: int) -> tuple[int, int]:
+        """(1 if weekend or holiday else 0, weekday 0=Monday with holidays as Sunday) of the night that
+        just closed, by the local date of `t`."""
+        day = local_day(t, self.offset_min * _MIN_NS)
+        weekend = int(weekend_days(day, self.holidays)[()])
+        holiday = bool(len(self.holidays)) and bool(np.isin(day, self.holidays))
+        return weekend, 6 if holiday else int((day + 3) % 7)
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Any:
         start_min = (bucket.end_ns // _MIN_NS) - int(self.settings.zone_bucket // 60) + self.offset_min
@@ -60,7 +69,7 @@ class NightFlowDetector(ZoneDetector):
         if in_window:
             if night != st["night"][0]:
                 st["night"][0] = night
-                st["mnf"][:] = np.inf
+                self._reset_night(st)
             x = bucket.net[self.subjects]
             st["mnf"] = np.fmin(st["mnf"], np.where(np.isnan(x), np.inf, x))
         return out
@@ -69,11 +78,17 @@ class NightFlowDetector(ZoneDetector):
         from rules.detectors.base import Evaluation
 
         st["night"][0] = -1
-        mnf = st["mnf"]
-        valid = np.isfinite(mnf)
-        slots = np.flatnonzero(valid)
-        kind = self._weekend(t)
-        x, base = mnf[slots], st["base"][slots, kind]
+        night = st["mnf"]
+        slots = np.flatnonzero(np.isfinite(night))
+        kind, weekday = self._day_of(t)
+        x, day_base = night[slots], st["base"][slots, kind]
+        base = day_base
+        if self.rule.reference == "weekday":
+            same = st["week"][slots, weekday]
+            known = ~np.isnan(same).all(axis=1)
+            if known.any():
+                base = day_base.copy()
+                base[known] = np.nanmedian(same[known], axis=1)
         ready = st["nights"][slots, kind] >= self.rule.warmup_nights
         excess = x - base
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -86,11 +101,22 @@ class NightFlowDetector(ZoneDetector):
         learn = (raw == 0) & ((ratio < self.levels.lowest() / 2) | ~ready)
         n = st["nights"][slots, kind]
         a = np.maximum(self.alpha, 1.0 / (n + 1.0))
-        st["base"][slots, kind] = np.where(learn, np.where(n == 0, x, base + a * (x - base)), base)
+        st["base"][slots, kind] = np.where(learn, np.where(n == 0, x, day_base + a * (x - day_base)), day_base)
         st["nights"][slots, kind] = n + learn
-        st["mnf"][:] = np.inf
+        if self.rule.reference == "weekday":  # a weekday's first night is taken as its shape (commissioning)
+            first = np.isnan(st["week"][slots, weekday]).all(axis=1)
+            keep = (learn | first) & np.isfinite(x)
+            learned = slots[keep]
+            pos = st["week_next"][learned, weekday]
+            st["week"][learned, weekday, pos] = x[keep]
+            st["week_next"][learned, weekday] = (pos + 1) % self.rule.reference_weeks
+        self._reset_night(st)
         return Evaluation(slots, np.full(len(slots), t, dtype=np.int64), raw, x, ratio,
                           {"baseline": base})
+
+    @staticmethod
+    def _reset_night(st: dict[str, Any]) -> None:
+        st["mnf"][:] = np.inf
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"minimum night flow {value:.3g} m3/h is {score * 100:.0f}% above its learned baseline "

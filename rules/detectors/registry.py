@@ -8,6 +8,7 @@ from rules.detectors.cusum import CusumDetector
 from rules.detectors.deadman import DeadmanDetector
 from rules.detectors.ewma import EwmaDetector
 from rules.detectors.flatline import FlatlineDetector
+from rules.detectors.inflow_excess import InflowExcessDetector
 from rules.detectors.night_flow import NightFlowDetector
 from rules.detectors.peer_deviation import PeerDeviationDetector
 from rules.detectors.rate_of_change import RateOfChangeDetector
@@ -18,5 +19,5 @@ DETECTORS: dict[str, type[Detector]] = {
     cls.kind: cls
     for cls in (ThresholdDetector, RateOfChangeDetector, EwmaDetector, CusumDetector, DeadmanDetector,
                 FlatlineDetector, NightFlowDetector, ZoneBalanceDetector, BurstFingerprintDetector,
-                PeerDeviationDetector)
+                PeerDeviationDetector, InflowExcessDetector)
 }

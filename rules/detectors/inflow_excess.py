@@ -1,0 +1,195 @@
+"""Inflow excess: the steady extra flow a leak adds to a zone, told apart from a busier or quieter day.
+
+Why not night flow alone: the minimum night flow sees a leak once a night, and its night-to-night noise
+is the day's demand scale (a 3 % busier day is 3 % busier at night too). A leak differs in kind: it adds
+the same m3/h at 3 a.m. as at the morning peak, while demand scales with its profile. So over yesterday
+(`days` whole local days) and today so far, the zone's net inflow x is fitted as
+
+    x(t) = f_day * r(t) + L
+
+where r is the zone's weekly profile (the median of the same weekday and time on the last `weeks`
+weeks, holidays as Sundays), f_day one scale per local day, and L the excess. Whole days, because a
+day's night (where a leak is large against demand) and its peaks together pin L down; a window that cut
+a day's night from its peaks would let that day's scale and L trade off. Refitted every hour, so a slow
+leak shows within a day of reaching a few per cent of the zone's inflow. Hours of something else (a
+hydrant draw, a burst) are left out of the fit by robust trimming: they are other rules' business.
+
+L is graded in standard deviations of its own estimate, learned on normal fits (a big zone averages
+its customers' noise away, a small one does not), and must also be `min_ratio` of the window's mean
+inflow. The profile records only what came in while the last fit was clearly normal and forgets the
+hours a fit left out, so neither a leak nor last week's burst becomes next week's normal. A leak that
+stands longer than `weeks` leaves no profile to judge by: the zone's alarm then stays until an engineer
+re-baselines it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rules.calendar import holiday_days, local_day
+from rules.detectors.base import Evaluation
+from rules.detectors.rowwise import nanmedian_rows
+from rules.detectors.zone import ZoneDetector
+from rules.levels import LevelTable
+from rules.schema import InflowExcessRule
+from rules.zone_flows import FinalBucket
+
+DAY_NS = 86_400_000_000_000
+_NO_BUCKET = np.iinfo(np.int64).min
+_HOLD = 0.6  # of the limits, for an alarm already standing: a leak near the limit does not flap
+_TRIM_ROUNDS = 6  # a burst first drags the fit towards it; a few rounds peel it off
+
+
+class InflowExcessDetector(ZoneDetector):
+    kind = "inflow_excess"
+    rule: InflowExcessRule
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.levels = LevelTable.of(self.rule.z, self.rule.severity)
+        self.width_ns = int(self.settings.zone_bucket * 1e9)
+        if DAY_NS % self.width_ns:
+            raise ValueError(f"rule {self.rule.id!r}: zone_bucket must divide a day evenly for a weekly profile")
+        self.per_day = DAY_NS // self.width_ns
+        self.ring_days = 7 * self.rule.weeks
+        self.size = self.ring_days * self.per_day
+        self.span = (self.rule.days + 1) * self.per_day  # buckets kept for the fit: whole days and today
+        self.every_ns = max(self.width_ns, round(self.rule.every * 1e9 / self.width_ns) * self.width_ns)
+        self.min_segment = max(3, self.per_day // 8)  # today joins the fit after ~3 h: one scale per day
+        self.offset_ns = round(self.settings.utc_offset_h * 3_600_000_000_000)
+        self.holidays = holiday_days(self.settings.holidays)
+        self.alpha = 1.0 - 0.5 ** (self.every_ns / 1e9 / self.rule.halflife)
+
+    def new_state(self) -> dict[str, Any]:
+        n = len(self.subjects)
+        return {"ring": np.full((n, self.size), np.nan, dtype=np.float32),  # profile history (calm only)
+                "stamp": np.full(self.size, _NO_BUCKET, dtype=np.int64),
+                "recent": np.full((n, self.span), np.nan, dtype=np.float32),  # the window as it came in
+                "recent_stamp": np.full(self.span, _NO_BUCKET, dtype=np.int64),
+                "quiet": np.ones(n, dtype=bool),  # the last fit was clearly normal: the profile may learn
+                "var": np.full(n, np.nan),  # EWMA of the estimate's square on normal fits
+                "fits": np.zeros(n, dtype=np.int32)}
+
+    def _day_key(self, day: np.ndarray) -> np.ndarray:
+        """Weekday 0 (Monday) .. 6, holidays as Sunday: days with the same key share a profile."""
+        key = (day + 3) % 7  # epoch day 0 was a Thursday
+        return np.where(np.isin(day, self.holidays), 6, key) if len(self.holidays) else key
+
+    def _profile(self, st: dict[str, Any], buckets: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """(zones, buckets) median of the same weekday and time on earlier days still in the ring."""
+        back = np.arange(1, self.ring_days + 1)
+        cand = buckets[:, None] - back[None, :] * self.per_day
+        same = (self._day_key(days[:, None] - back[None, :]) == self._day_key(days)[:, None]) & (
+            st["stamp"][cand % self.size] == cand)
+        vals = st["ring"][:, cand % self.size].astype(np.float64)  # (zones, buckets, days back)
+        vals[:, ~same] = np.nan
+        n, w, d = vals.shape
+        return nanmedian_rows(vals.reshape(n * w, d)).reshape(n, w)
+
+    def _trimmed(self, design: np.ndarray, x: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Least squares on `keep`, refitted on the rows within `trim` robust sigmas until none changes side."""
+        coef = np.linalg.lstsq(design[keep], x[keep], rcond=None)[0]
+        for _ in range(_TRIM_ROUNDS):
+            inliers = self._inliers(x - design @ coef, keep)
+            if (inliers == keep).all():
+                break
+            keep = inliers
+            coef = np.linalg.lstsq(design[keep], x[keep], rcond=None)[0]
+        return coef, keep
+
+    def _inliers(self, resid: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Rows within `trim` robust sigmas of the residuals of `rows` (all rows if they have no spread)."""
+        centre = float(np.median(resid[rows]))
+        spread = 1.4826 * float(np.median(np.abs(resid[rows] - centre)))
+        if spread <= 0:
+            return rows.copy()
+        keep = np.abs(resid - centre) <= self.rule.trim * spread
+        return keep if keep.sum() >= rows.sum() // 2 else rows.copy()
+
+    def _fit(self, x: np.ndarray, r: np.ndarray, days: np.ndarray) -> tuple[float, np.ndarray]:
+        """(L of x = f_day * r + L, the rows it left out), robust to hours of something else (a burst,
+        a hydrant draw).
+
+        Least squares alone would let a burst drag L up, and trimming its residuals afterwards cannot
+        undo that. So the fit starts from each day's median ratio x / r (no excess), which a burst
+        covering less than half of a day cannot move, keeps the rows near that, and refits. The whole
+        days go first; today's scale then comes from the median ratio of its rows with that L, so a
+        burst filling most of this morning is taken for a busy morning, not for a leak."""
+        outliers = np.zeros(len(x), dtype=bool)
+        fitted = days < days.max() if (days == days.max()).sum() < self.min_segment else np.ones(len(x), bool)
+        x, r, days = x[fitted], r[fitted], days[fitted]  # today's scale is not fitted on a few night rows
+        seg = days - days.min()
+        today = int(seg.max())
+        design = np.zeros((len(x), today + 2))
+        design[np.arange(len(x)), seg] = r
+        design[:, -1] = 1.0
+        settled = seg < today
+        if settled.sum() < self.per_day // 2:
+            settled = np.ones(len(x), dtype=bool)
+        steady = np.abs(r) > 0.2 * float(np.mean(np.abs(r)))  # ratios of a near-zero profile are noise
+        coef = np.zeros(today + 2)
+        for s in range(today + 1):
+            rows = steady & (seg == s)
+            coef[s] = float(np.median(x[rows] / r[rows])) if rows.any() else 0.0
+        coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, settled) & settled)
+        if not settled.all():
+            rows = steady & ~settled
+            coef[today] = float(np.median((x[rows] - coef[-1]) / r[rows])) if rows.any() else 0.0
+            coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, settled))
+        outliers[np.flatnonzero(fitted)[~keep]] = True
+        return float(coef[-1]), outliers
+
+    def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
+        b = bucket.bucket
+        x = bucket.net[self.subjects]
+        st["recent"][:, b % self.span] = x
+        st["recent_stamp"][b % self.span] = b
+        record = (np.asarray(level) == 0) & st["quiet"]  # alarmed or on the way: not the profile
+        st["ring"][:, b % self.size] = np.where(record, x, np.nan)
+        st["stamp"][b % self.size] = b
+        if bucket.end_ns % self.every_ns:
+            return None
+        today = int(local_day(b * self.width_ns, self.offset_ns))
+        first = ((today - self.rule.days) * DAY_NS - self.offset_ns) // self.width_ns
+        buckets = np.arange(first, b + 1)
+        days = local_day(buckets * self.width_ns, self.offset_ns)
+        xs = st["recent"][:, buckets % self.span].astype(np.float64)
+        xs[:, st["recent_stamp"][buckets % self.span] != buckets] = np.nan
+        rs = self._profile(st, buckets, days)
+        usable = ~np.isnan(xs) & ~np.isnan(rs)
+        slots = np.flatnonzero(usable.sum(axis=1) >= self.rule.days * self.per_day // 2)
+        if not len(slots):
+            return None
+        excess = np.zeros(len(slots))
+        for k, i in enumerate(slots):
+            excess[k], outliers = self._fit(xs[i, usable[i]], rs[i, usable[i]], days[usable[i]])
+            odd = buckets[usable[i]][outliers]  # what the fit left out stays out of next weeks' profile
+            odd = odd[st["stamp"][odd % self.size] == odd]
+            st["ring"][i, odd % self.size] = np.nan
+        mean = np.array([abs(float(rs[i, usable[i]].mean())) for i in slots]) + 1e-9
+        share = excess / mean
+        var, fits = st["var"][slots], st["fits"][slots]
+        sigma = np.maximum(np.sqrt(np.nan_to_num(var, nan=0.0)), self.rule.min_sigma * mean)
+        z = excess / sigma
+        ready = fits >= self.rule.baseline_fits
+        lvl = np.asarray(level)[slots]
+        big = share >= self.rule.min_ratio * np.where(lvl > 0, _HOLD, 1.0)  # a standing alarm holds at 60 %
+        raw = np.where(ready & big, self.levels.above(z, lvl, hyst_ratio=_HOLD), 0)
+        raw = raw.astype(np.int8)
+        # learn the estimate's spread on clearly normal fits only, so a growing leak (or last week's burst
+        # in the profile) does not widen it; while warming up, normal is under `min_ratio` either way
+        normal = np.where(ready, np.abs(z) < self.levels.lowest() / 2, np.abs(share) < self.rule.min_ratio)
+        learn = (raw == 0) & (lvl == 0) & normal
+        a = np.maximum(self.alpha, 1.0 / (fits + 1.0))
+        st["var"][slots] = np.where(learn, np.where(fits == 0, excess**2, var + a * (excess**2 - var)), var)
+        st["fits"][slots] = fits + learn
+        st["quiet"][slots] = learn
+        t = np.full(len(slots), bucket.end_ns, dtype=np.int64)
+        detail = [f"{s * 100:.1f}% of the zone's inflow" for s in share]  # operators weigh it against 9 %
+        return Evaluation(slots, t, raw, excess, z, extra={"where": detail})
+
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
+        return (f"zone takes {value:.3g} m3/h more than its weekly profile explains, at every hour of the day: "
+                f"{score:.1f} sigma (limit {self.levels.threshold_for(grade):g}), a leak?")

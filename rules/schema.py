@@ -229,13 +229,13 @@ class BurstFingerprintRule(RuleBase):
 class InflowExcessRule(RuleBase):
     """Steady extra inflow of a zone over its weekly profile: each day may run busier or quieter (a scale of
     the profile), and what no scale explains, the same extra m3/h at 3 a.m. as at the morning peak, is the
-    leak. Fitted over the last whole days and today so far, graded in learned standard deviations of the estimate."""
+    leak. Fitted over a sliding window (two days), graded in learned standard deviations of the estimate."""
 
     kind: Literal["inflow_excess"]
     z: Levels = 5.0
     min_ratio: float = Field(default=0.02, ge=0, description="and at least this share of the window's mean inflow")
-    days: int = Field(default=1, ge=1, le=7, description="whole local days fitted before today's part (each "
-                      "day's night and peaks pin the excess down; more days: steadier, slower)")
+    window: Duration = Field(default=2 * 86400.0, ge=86400.0, le=7 * 86400.0, description="the span fitted, "
+                             "ending now: at least a day, so nights and peaks pin the excess down")
     every: Duration = Field(default=3600.0, gt=0, le=86400.0, description="how often the fit is redone")
     weeks: int = Field(default=3, ge=1, le=8, description="weeks of history; the profile is their median")
     trim: float = Field(default=4.0, gt=0, description="residuals beyond this many robust sigmas are left out "

@@ -2,17 +2,18 @@
 
 Why not night flow alone: the minimum night flow sees a leak once a night, and its night-to-night noise
 is the day's demand scale (a 3 % busier day is 3 % busier at night too). A leak differs in kind: it adds
-the same m3/h at 3 a.m. as at the morning peak, while demand scales with its profile. So over yesterday
-(`days` whole local days) and today so far, the zone's net inflow x is fitted as
+the same m3/h at 3 a.m. as at the morning peak, while demand scales with its profile. So over a sliding
+`window` (two days) the zone's net inflow x is fitted as
 
-    x(t) = f_day * r(t) + L
+    x(t) = f(t) * r(t) + L
 
 where r is the zone's weekly profile (the median of the same weekday and time on the last `weeks`
-weeks, holidays as Sundays), f_day one scale per local day, and L the excess. Whole days, because a
-day's night (where a leak is large against demand) and its peaks together pin L down; a window that cut
-a day's night from its peaks would let that day's scale and L trade off. Refitted every hour, so a slow
-leak shows within a day of reaching a few per cent of the zone's inflow. Hours of something else (a
-hydrant draw, a burst) are left out of the fit by robust trimming: they are other rules' business.
+weeks, holidays as Sundays), f the demand's scale (one per day, held at local midday and blended
+linearly between: weather does not switch at midnight), and L the excess. Two days, because nights
+(where a leak is large against demand) and peaks together pin L down against the day's scale.
+Refitted every hour, so a slow leak shows within a day or two of reaching a few per cent of the zone's
+inflow. Hours of something else (a hydrant draw, a burst) are left out of the fit by robust trimming:
+they are other rules' business.
 
 L is graded in standard deviations of its own estimate, learned on normal fits (a big zone averages
 its customers' noise away, a small one does not), and must also be `min_ratio` of the window's mean
@@ -21,7 +22,6 @@ hours a fit left out, so neither a leak nor last week's burst becomes next week'
 stands longer than `weeks` leaves no profile to judge by: the zone's alarm then stays until an engineer
 re-baselines it.
 """
-
 from __future__ import annotations
 
 from typing import Any
@@ -55,9 +55,8 @@ class InflowExcessDetector(ZoneDetector):
         self.per_day = DAY_NS // self.width_ns
         self.ring_days = 7 * self.rule.weeks
         self.size = self.ring_days * self.per_day
-        self.span = (self.rule.days + 1) * self.per_day  # buckets kept for the fit: whole days and today
+        self.span = max(2, round(self.rule.window * 1e9 / self.width_ns))  # buckets in the fitted window
         self.every_ns = max(self.width_ns, round(self.rule.every * 1e9 / self.width_ns) * self.width_ns)
-        self.min_segment = max(3, self.per_day // 8)  # today joins the fit after ~3 h: one scale per day
         self.offset_ns = round(self.settings.utc_offset_h * 3_600_000_000_000)
         self.holidays = holiday_days(self.settings.holidays)
         self.alpha = 1.0 - 0.5 ** (self.every_ns / 1e9 / self.rule.halflife)
@@ -108,38 +107,29 @@ class InflowExcessDetector(ZoneDetector):
         keep = np.abs(resid - centre) <= self.rule.trim * spread
         return keep if keep.sum() >= rows.sum() // 2 else rows.copy()
 
-    def _fit(self, x: np.ndarray, r: np.ndarray, days: np.ndarray) -> tuple[float, np.ndarray]:
-        """(L of x = f_day * r + L, the rows it left out), robust to hours of something else (a burst,
-        a hydrant draw).
+    def _fit(self, x: np.ndarray, r: np.ndarray, days: np.ndarray, when: np.ndarray) -> tuple[float, np.ndarray]:
+        """(L of x = f(t) r + L, the rows it left out), robust to hours of something else (a burst, a
+        hydrant draw); `when` is local time in days, f one scale per local midday blended linearly between.
 
-        Least squares alone would let a burst drag L up, and trimming its residuals afterwards cannot
-        undo that. So the fit starts from each day's median ratio x / r (no excess), which a burst
-        covering less than half of a day cannot move, keeps the rows near that, and refits. The whole
-        days go first; today's scale then comes from the median ratio of its rows with that L, so a
-        burst filling most of this morning is taken for a busy morning, not for a leak."""
-        outliers = np.zeros(len(x), dtype=bool)
-        fitted = days < days.max() if (days == days.max()).sum() < self.min_segment else np.ones(len(x), bool)
-        x, r, days = x[fitted], r[fitted], days[fitted]  # today's scale is not fitted on a few night rows
-        seg = days - days.min()
-        today = int(seg.max())
-        design = np.zeros((len(x), today + 2))
-        design[np.arange(len(x)), seg] = r
-        design[:, -1] = 1.0
-        settled = seg < today
+        Least squares alone would let a burst drag L up, and trimming residuals afterwards cannot undo
+        that, so the fit starts on the whole days, from each day's median ratio x / r (which a burst
+        covering less than half a day cannot move), keeps the rows near that and refits; today's rows
+        then join through their residuals against that fit, so a burst filling this morning stays out."""
+        knots = np.arange(np.floor(when.min() - 0.5), np.ceil(when.max() - 0.5) + 1) + 0.5  # local middays
+        hats = np.clip(1.0 - np.abs(when[:, None] - knots[None, :]), 0.0, None)
+        design = np.column_stack([hats * r[:, None], np.ones(len(x))])
+        settled = days < days.max()
         if settled.sum() < self.per_day // 2:
             settled = np.ones(len(x), dtype=bool)
         steady = np.abs(r) > 0.2 * float(np.mean(np.abs(r)))  # ratios of a near-zero profile are noise
-        coef = np.zeros(today + 2)
-        for s in range(today + 1):
-            rows = steady & (seg == s)
-            coef[s] = float(np.median(x[rows] / r[rows])) if rows.any() else 0.0
-        coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, settled) & settled)
+        start = np.zeros(len(x))
+        for day in np.unique(days[settled]):
+            rows = steady & (days == day)
+            start[days == day] = float(np.median(x[rows] / r[rows])) * r[days == day] if rows.any() else 0.0
+        coef, keep = self._trimmed(design, x, self._inliers(x - start, settled) & settled)
         if not settled.all():
-            rows = steady & ~settled
-            coef[today] = float(np.median((x[rows] - coef[-1]) / r[rows])) if rows.any() else 0.0
-            coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, settled))
-        outliers[np.flatnonzero(fitted)[~keep]] = True
-        return float(coef[-1]), outliers
+            coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, keep))
+        return float(coef[-1]), ~keep
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         b = bucket.bucket
@@ -151,21 +141,21 @@ class InflowExcessDetector(ZoneDetector):
         st["stamp"][b % self.size] = b
         if bucket.end_ns % self.every_ns:
             return None
-        today = int(local_day(b * self.width_ns, self.offset_ns))
-        first = ((today - self.rule.days) * DAY_NS - self.offset_ns) // self.width_ns
-        buckets = np.arange(first, b + 1)
+        buckets = np.arange(b - self.span + 1, b + 1)
         days = local_day(buckets * self.width_ns, self.offset_ns)
+        when = (buckets * self.width_ns + self.offset_ns) / DAY_NS  # local time in days
         xs = st["recent"][:, buckets % self.span].astype(np.float64)
         xs[:, st["recent_stamp"][buckets % self.span] != buckets] = np.nan
         rs = self._profile(st, buckets, days)
         usable = ~np.isnan(xs) & ~np.isnan(rs)
-        slots = np.flatnonzero(usable.sum(axis=1) >= self.rule.days * self.per_day // 2)
+        slots = np.flatnonzero(usable.sum(axis=1) >= self.span // 2)
         if not len(slots):
             return None
         excess = np.zeros(len(slots))
         for k, i in enumerate(slots):
-            excess[k], outliers = self._fit(xs[i, usable[i]], rs[i, usable[i]], days[usable[i]])
-            odd = buckets[usable[i]][outliers]  # what the fit left out stays out of next weeks' profile
+            rows = usable[i]
+            excess[k], outliers = self._fit(xs[i, rows], rs[i, rows], days[rows], when[rows])
+            odd = buckets[rows][outliers]  # what the fit left out stays out of next weeks' profile
             odd = odd[st["stamp"][odd % self.size] == odd]
             st["ring"][i, odd % self.size] = np.nan
         mean = np.array([abs(float(rs[i, usable[i]].mean())) for i in slots]) + 1e-9

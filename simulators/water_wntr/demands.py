@@ -3,9 +3,10 @@
 LeakDB fitted Fourier series to real utility consumption: a one-week period (order 20: diurnal shape,
 weekday vs weekend) and a one-year period (order 3: seasons). Like LeakDB's generator, each node gets
 the coefficients perturbed by +-10 %, its own weekly amplitude and 5 % step noise; on top we add a
-day-to-day factor per DMA (weather, local events), and holidays run on the Sunday pattern.
+day-to-day factor per DMA (weather, local events; each day's holds at midday and blends into the next),
+and holidays run on the Sunday pattern.
 
-    multiplier = (1 + year(t)) * (1 + v_node * week(t)) * (1 + noise) * day_factor(zone, day)
+    multiplier = (1 + year(t)) * (1 + v_node * week(t)) * (1 + noise) * day_factor(zone, t)
 
 Day 0 of LeakDB's week is read as Monday: its days 5 and 6 have the late weekend morning.
 """
@@ -112,5 +113,10 @@ def multipliers(spec: DemandModel, cal: LocalCalendar, node_zone: Sequence[int],
     zones = np.asarray(node_zone, dtype=np.int64)
     daily = 1.0 + spec.daily_sd * rng_for(seed, "demand", "days").standard_normal((int(days[-1]) + 1,
                                                                                   int(zones.max()) + 1))
-    out *= daily[days][:, zones]
+    # each day's factor holds at its midday and blends linearly into the next: weather and local events do
+    # not switch at midnight (a step there would be an artefact every detector of today's level trips on)
+    when = days + np.mod(cal.week_s, DAY) / DAY
+    centres = np.arange(daily.shape[0]) + 0.5
+    smooth = np.column_stack([np.interp(when, centres, daily[:, z]) for z in range(daily.shape[1])])
+    out *= smooth[:, zones]
     return np.clip(out, 0.0, None)

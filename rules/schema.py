@@ -77,8 +77,10 @@ class RuleBase(Strict):
     hold: Duration = Field(default=0.0, alias="for", description="how long the condition must hold")
 
     def fingerprint(self) -> str:
-        """Identifies the rule's definition; unchanged rules keep their learned state across reloads."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Identifies the rule's definition; unchanged rules keep their learned state across reloads.
+        Options left at their defaults are not part of it, so a release that adds an option (with a
+        default that keeps the old behaviour) does not throw away every zone's learning."""
+        blob = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -233,16 +235,20 @@ class InflowExcessRule(RuleBase):
 
     kind: Literal["inflow_excess"]
     z: Levels = 5.0
-    min_ratio: float = Field(default=0.02, ge=0, description="and at least this share of the window's mean inflow")
+    min_ratio: float = Field(default=0.02, ge=0, description="and at least this share of the zone's usual inflow")
     window: Duration = Field(default=2 * 86400.0, ge=86400.0, le=7 * 86400.0, description="the span fitted, "
                              "ending now: at least a day, so nights and peaks pin the excess down")
     every: Duration = Field(default=3600.0, gt=0, le=86400.0, description="how often the fit is redone")
     weeks: int = Field(default=3, ge=1, le=8, description="weeks of history; the profile is their median")
     trim: float = Field(default=4.0, gt=0, description="residuals beyond this many robust sigmas are left out "
                         "of the fit (a hydrant draw, a burst: hours, not a steady excess)")
-    min_sigma: float = Field(default=0.003, ge=0, description="floor on the estimate's spread, as a share")
-    baseline_fits: int = Field(default=24, ge=1, description="normal fits learned before judging")
+    trim_max: Duration = Field(default=8 * 3600.0, gt=0, description="outliers lasting longer than this are a "
+                               "lasting change (kept in the fit), not hours of something else")
+    min_sigma: float = Field(default=0.003, gt=0, description="floor on the estimate's spread, as a share")
+    baseline_fits: int = Field(default=24, ge=1, description="fits made before judging (its spread warms up)")
     halflife: Duration = Field(default=7 * 86400.0, gt=0, description="how fast the estimate's spread is learned")
+    max_pause: Duration = Field(default=7 * 86400.0, gt=0, description="after this long without a normal fit "
+                                "the profile learns again: a lasting change becomes the new normal")
 
 
 class PeerDeviationRule(RuleBase):

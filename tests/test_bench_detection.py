@@ -136,6 +136,14 @@ def test_simulator_digest_is_stable_between_calls() -> None:
     assert len(digest) == 64 and suite.simulator_digest() == digest
 
 
+def test_a_new_hydraulics_library_invalidates_cached_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    digest = suite.simulator_digest()
+    real = suite.importlib.metadata.version
+    monkeypatch.setattr(suite.importlib.metadata, "version",
+                        lambda name: "99.0" if name == "wntr" else real(name))
+    assert suite.simulator_digest() != digest
+
+
 def _refuse_to_simulate(*args, **kwargs):
     raise RuntimeError("simulated although the run is cached")
 

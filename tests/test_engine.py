@@ -177,6 +177,13 @@ def test_duplicates_and_out_of_order_readings_are_counted_not_evaluated() -> Non
     assert res.detections == []
 
 
+def test_an_option_spelled_out_at_its_default_is_the_same_rule() -> None:
+    implicit = ruleset({"id": "mnf", "kind": "night_flow"}).rules[0]
+    explicit = ruleset({"id": "mnf", "kind": "night_flow", "reference": "day_type", "warmup_nights": 3}).rules[0]
+    changed = ruleset({"id": "mnf", "kind": "night_flow", "reference": "weekday"}).rules[0]
+    assert implicit.fingerprint() == explicit.fingerprint() != changed.fingerprint()
+
+
 def test_hot_reload_keeps_learned_state_of_unchanged_rules_only() -> None:
     cat = catalog(WATER[0])
     keep = {"id": "dev", "kind": "ewma", "z": 6, "baseline": {"warmup": 10}}

@@ -20,8 +20,8 @@ WATER_RULES = ROOT / "rules" / "defaults" / "water.yaml"
 
 # Every kind of alarm the default rules promise has a shipped test that makes it fire.
 PROMISED = {
-    "water-burst-pressure-drop", "water-pressure-low", "water-inflow-excess", "water-zone-balance",
-    "water-sensor-silent", "water-sensor-stuck", "heat-makeup-rise", "heat-pressure-drop",
+    "water-burst-pressure-drop", "water-pressure-low", "water-night-flow", "water-inflow-excess",
+    "water-zone-balance", "water-sensor-silent", "water-sensor-stuck", "heat-makeup-rise", "heat-pressure-drop",
     "heat-temperature-anomaly", "gas-lel", "gas-pressure-drop",
 }
 

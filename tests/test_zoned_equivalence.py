@@ -67,7 +67,7 @@ def test_zone_pipelines_give_the_single_process_answer(restart_every_chunk: bool
     got = _canon(got_d, got_c)
     assert len(want[0]) > 20, "the scenario must make the rules fire"
     fired = {d[1] for d in want[0]}
-    assert {"water-zone-balance", "gas-sensor-silent", "heat-makeup-rise"} <= fired
+    assert {"water-zone-balance", "water-night-flow", "gas-sensor-silent", "heat-makeup-rise"} <= fired
     assert got[0] == want[0]
     assert got[1] == want[1]
 

@@ -8,6 +8,7 @@ which junctions hydrants draw from, so the held-out runs are new data on the sam
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -69,9 +70,18 @@ def cache_root() -> Path:
     return base / "lifeline-sentinel" / "bench-detection"
 
 
+_ENGINES = ("wntr", "pandapipes", "pandapower", "numpy", "scipy", "pandas")
+
+
 def _simulator_digest() -> str:
-    """Hash of the simulators' sources and data: a simulator change invalidates every cached run."""
+    """Hash of the simulators' sources and data and of the versions of the libraries that compute the
+    hydraulics: a change to either invalidates every cached run (a new EPANET can move a result)."""
     h = hashlib.sha256()
+    for name in _ENGINES:
+        try:
+            h.update(f"{name}=={importlib.metadata.version(name)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(f"{name} absent".encode())
     base = ROOT / "simulators"
     for p in sorted(base.rglob("*")):
         if p.is_file() and p.suffix in {".py", ".inp", ".mat", ".json", ".csv"}:

@@ -3,25 +3,26 @@
 Why not a plain profile: demand on any one day sits a few per cent above or below its usual shape
 (weather, events), and that offset would either hide a medium burst or raise alarms all day. So each
 bucket is compared with the same time of day on earlier days of the same type (weekday, or weekend and
-holiday; or the same weekday only; median over up to `history` of each day's mean over that bucket and
-its two neighbours, buckets under an alarm left out so a burst is not next week's normal), today's
+holiday; or the same weekday only; median over up to `history` of each day's median over that bucket
+and its two neighbours, buckets under an alarm left out (until `max_pause`) so a burst is not next
+week's normal), today's
 offset is followed as a share of the expected value by a slow EWMA (`level_halflife`) that stops
 learning while an alarm stands (a day 3 % busier is 3 % busier at night and at the morning peak alike),
 and what is scored is the step: value minus the expected value scaled by today's offset, in standard
 deviations learned per hour of day. A burst is a step; a busier day is not.
 
-Pressure gets the same treatment, once per zone: each logger's pressure less its own slowly learned
-level, and the median of that over the zone's loggers (so one faulty or silent logger cannot make or
-break it) is the zone's pressure series. Only the zone's series keep a history, so the state stays a few
-tens of kB per zone however many loggers it has (a zone's state travels as one Kafka message in
-scale-out). Where the drop is: each logger's departure from the zone's median, in standard deviations
-learned per hour of day; the logger that fell furthest below the others tells the crew where in the zone
-to look. Each bucket's evidence is flow z plus `pressure_weight` times the pressure drop's z, the drop
-counted only up to the flow's z (it corroborates an inflow step, never makes one); the grade is taken on
-the evidence of the last `window` buckets summed over sqrt(window), so a step that stays is seen sooner
-than with a persistence wait while one noisy bucket is not. The inflow step must also be at least
-`min_ratio` of the expected inflow. A standing alarm holds while the evidence stays above 60 % of its
-limit, so one quieter bucket does not clear and re-raise it.
+Pressure gets the same treatment, once per zone: each logger's pressure less its own slowly learned level, and
+the median of that over the zone's loggers (so one faulty or silent logger cannot make or break it) is the
+zone's pressure series. Only the zone's series keep a history, so the state stays about a hundred kB per zone
+(four weeks of 5-minute buckets) however many loggers it has (a zone's state travels as one Kafka message in
+scale-out). Where the drop is: each logger's departure from the zone's median, in standard deviations learned
+per hour of day; the logger that fell furthest below the others tells the crew where in the zone to look. Each
+bucket's evidence is flow z plus `pressure_weight` times the pressure drop's z, the drop counted only up to
+the flow's z (it corroborates an inflow step, never makes one); the grade is taken on the evidence of the last
+`window` buckets summed over sqrt(window), so a step that stays is seen sooner than with a persistence wait
+while one noisy bucket is not. The inflow step must also be at least `min_ratio` of the expected inflow. A
+standing alarm holds while the evidence stays above 60 % of its limit, so one quieter bucket does not clear
+and re-raise it.
 
 Learning pauses while an alarm stands, so a burst is not learned as normal, but for at most
 `max_pause`: after that the zone's new state is accepted (the alert stays until it clears), so a
@@ -90,10 +91,11 @@ class StepScorer:
         return weekend_days(day, self.holidays)
 
     def expected(self, st: StepSeries, bucket: int, stamp: np.ndarray) -> np.ndarray:
-        """Median over earlier same-type days still in the ring of the mean of the same time of day and
+        """Median over earlier same-type days still in the ring of the median of the same time of day and
         its two neighbouring buckets (NaN if too few days). An earlier day is whole, so its neighbours
-        are known; their mean cuts the reference's own bucket noise, which with few days (one earlier
-        same weekday) is as large as today's."""
+        are known; they cut the reference's own bucket noise, which with few days (one earlier same
+        weekday) is as large as today's, and their median (not mean) keeps a valve that switches at the
+        same time every day a clean step instead of a daily false one."""
         back = bucket - self.per_day * np.arange(1, self.days + 1)
         same = (self._day_type(back) == self._day_type(np.array([bucket]))[0]) & (stamp[back % self.size] == back)
         if same.sum() < self.min_days:
@@ -101,8 +103,8 @@ class StepScorer:
         near = back[same][:, None] + np.arange(-1, 2)  # (days, 3) buckets around the time of day
         vals = st.ring[:, near % self.size].astype(np.float64)  # (n, days, 3)
         vals[:, stamp[near % self.size] != near] = np.nan  # a neighbour not (yet) recorded
-        seen = (~np.isnan(vals)).sum(axis=2)
-        cols = np.where(seen > 0, np.nansum(vals, axis=2) / np.maximum(seen, 1), np.nan)
+        n, days, _ = vals.shape
+        cols = nanmedian_rows(vals.reshape(n * days, 3)).reshape(n, days)
         enough = count_rows(cols) >= self.min_days
         med = nanmedian_rows(cols)
         return np.where(enough, med, np.nan)

@@ -15,13 +15,15 @@ Refitted every hour, so a slow leak shows within a day or two of reaching a few 
 inflow. Hours of something else (a hydrant draw, a burst) are left out of the fit by robust trimming:
 they are other rules' business.
 
-L is graded in standard deviations of its own estimate, learned on normal fits (a big zone averages
-its customers' noise away, a small one does not), and must also be `min_ratio` of the window's mean
-inflow. The profile records only what came in while the last fit was clearly normal and forgets the
-hours a fit left out, so neither a leak nor last week's burst becomes next week's normal. A leak that
-stands longer than `weeks` leaves no profile to judge by: the zone's alarm then stays until an engineer
-re-baselines it.
+L is graded in standard deviations of its own estimate, learned on the fits below the lowest limit (a
+big zone averages its customers' noise away, a small one does not), and must also be `min_ratio` of the
+zone's usual inflow. A profile too flat to tell a scale from a constant is not judged. The profile learns
+only hours when the last fit showed no extra inflow, and forgets hours a fit found running above it, so
+neither a leak nor last week's burst becomes next week's normal. After `max_pause` (a week) without such
+a fit it learns again: a lasting change, a leak nobody repairs included, becomes the new normal as the
+weeks' median turns (two to three weeks with the default `weeks`), and its alarm then clears.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,9 +55,12 @@ class InflowExcessDetector(ZoneDetector):
         if DAY_NS % self.width_ns:
             raise ValueError(f"rule {self.rule.id!r}: zone_bucket must divide a day evenly for a weekly profile")
         self.per_day = DAY_NS // self.width_ns
-        self.ring_days = 7 * self.rule.weeks
-        self.size = self.ring_days * self.per_day
+        self.ring_days = 7 * self.rule.weeks  # how far back a window row looks for its weekday
         self.span = max(2, round(self.rule.window * 1e9 / self.width_ns))  # buckets in the fitted window
+        # the ring reaches `weeks` weeks behind the window's oldest row, and the bucket just written
+        self.size = (self.ring_days + -(-self.span // self.per_day) + 1) * self.per_day
+        self.max_pause = max(1, int(self.rule.max_pause * 1e9) // self.width_ns)
+        self.trim_max = max(1, int(self.rule.trim_max * 1e9) // self.width_ns)
         self.every_ns = max(self.width_ns, round(self.rule.every * 1e9 / self.width_ns) * self.width_ns)
         self.offset_ns = round(self.settings.utc_offset_h * 3_600_000_000_000)
         self.holidays = holiday_days(self.settings.holidays)
@@ -68,8 +73,10 @@ class InflowExcessDetector(ZoneDetector):
                 "recent": np.full((n, self.span), np.nan, dtype=np.float32),  # the window as it came in
                 "recent_stamp": np.full(self.span, _NO_BUCKET, dtype=np.int64),
                 "quiet": np.ones(n, dtype=bool),  # the last fit was clearly normal: the profile may learn
+                "quiet_at": np.full(n, _NO_BUCKET, dtype=np.int64),  # bucket of the last such fit
                 "var": np.full(n, np.nan),  # EWMA of the estimate's square on normal fits
-                "fits": np.zeros(n, dtype=np.int32)}
+                "fits": np.zeros(n, dtype=np.int32),  # fits made (warm-up counts time, not calm)
+                "learned": np.zeros(n, dtype=np.int32)}  # fits the spread was learned on
 
     def _day_key(self, day: np.ndarray) -> np.ndarray:
         """Weekday 0 (Monday) .. 6, holidays as Sunday: days with the same key share a profile."""
@@ -77,44 +84,59 @@ class InflowExcessDetector(ZoneDetector):
         return np.where(np.isin(day, self.holidays), 6, key) if len(self.holidays) else key
 
     def _profile(self, st: dict[str, Any], buckets: np.ndarray, days: np.ndarray) -> np.ndarray:
-        """(zones, buckets) median of the same weekday and time on earlier days still in the ring."""
+        """(zones, buckets) median of the same weekday and time on earlier days still in the ring. Only the
+        same weekday's columns are gathered (a few per bucket), so a city's hourly fit stays small."""
+        n = st["ring"].shape[0]
+        out = np.full((n, len(buckets)), np.nan)
         back = np.arange(1, self.ring_days + 1)
-        cand = buckets[:, None] - back[None, :] * self.per_day
-        same = (self._day_key(days[:, None] - back[None, :]) == self._day_key(days)[:, None]) & (
-            st["stamp"][cand % self.size] == cand)
-        vals = st["ring"][:, cand % self.size].astype(np.float64)  # (zones, buckets, days back)
-        vals[:, ~same] = np.nan
-        n, w, d = vals.shape
-        return nanmedian_rows(vals.reshape(n * w, d)).reshape(n, w)
+        for day in np.unique(days):
+            rows = np.flatnonzero(days == day)
+            same = back[self._day_key(day - back) == self._day_key(np.array([day]))[0]]
+            if not len(same):
+                continue
+            cand = buckets[rows][:, None] - same[None, :] * self.per_day  # (rows, same days)
+            vals = st["ring"][:, cand % self.size].astype(np.float64)  # (zones, rows, same days)
+            vals[:, st["stamp"][cand % self.size] != cand] = np.nan
+            out[:, rows] = nanmedian_rows(vals.reshape(n * len(rows), -1)).reshape(n, len(rows))
+        return out
 
-    def _trimmed(self, design: np.ndarray, x: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _trimmed(self, design: np.ndarray, x: np.ndarray, keep: np.ndarray, floor: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
         """Least squares on `keep`, refitted on the rows within `trim` robust sigmas until none changes side."""
         coef = np.linalg.lstsq(design[keep], x[keep], rcond=None)[0]
         for _ in range(_TRIM_ROUNDS):
-            inliers = self._inliers(x - design @ coef, keep)
+            inliers = self._inliers(x - design @ coef, keep, floor)
             if (inliers == keep).all():
                 break
             keep = inliers
             coef = np.linalg.lstsq(design[keep], x[keep], rcond=None)[0]
         return coef, keep
 
-    def _inliers(self, resid: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Rows within `trim` robust sigmas of the residuals of `rows` (all rows if they have no spread)."""
+    def _inliers(self, resid: np.ndarray, rows: np.ndarray, floor: float) -> np.ndarray:
+        """Rows within `trim` robust sigmas of the residuals of `rows`, the sigma floored at `floor` (a
+        meter's resolution: residuals that small are never something else)."""
         centre = float(np.median(resid[rows]))
-        spread = 1.4826 * float(np.median(np.abs(resid[rows] - centre)))
+        spread = max(1.4826 * float(np.median(np.abs(resid[rows] - centre))), floor)
         if spread <= 0:
             return rows.copy()
         keep = np.abs(resid - centre) <= self.rule.trim * spread
+        # a run of outliers longer than `trim_max` is a lasting change (a leak that appeared at once), not
+        # hours of something else: it stays in the fit
+        edges = np.diff(np.concatenate(([0], (~keep).astype(np.int8), [0])))
+        for first, end in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+            if end - first > self.trim_max:
+                keep[first:end] = True
         return keep if keep.sum() >= rows.sum() // 2 else rows.copy()
 
-    def _fit(self, x: np.ndarray, r: np.ndarray, days: np.ndarray, when: np.ndarray) -> tuple[float, np.ndarray]:
-        """(L of x = f(t) r + L, the rows it left out), robust to hours of something else (a burst, a
-        hydrant draw); `when` is local time in days, f one scale per local midday blended linearly between.
+    def _fit(self, x: np.ndarray, r: np.ndarray, days: np.ndarray, when: np.ndarray) -> tuple[float, float, np.ndarray]:
+        """(L of x = f(t) r + L, its standard error, the rows left out for running above the fit), robust
+        to hours of something else (a burst, a hydrant draw); `when` is local time in days, f one scale
+        per local midday blended linearly between.
 
         Least squares alone would let a burst drag L up, and trimming residuals afterwards cannot undo
         that, so the fit starts on the whole days, from each day's median ratio x / r (which a burst
-        covering less than half a day cannot move), keeps the rows near that and refits; today's rows
-        then join through their residuals against that fit, so a burst filling this morning stays out."""
+        covering less than half a day cannot move), keeps the rows near that and refits on every row
+        within `trim` robust sigmas of it, today's included."""
         knots = np.arange(np.floor(when.min() - 0.5), np.ceil(when.max() - 0.5) + 1) + 0.5  # local middays
         hats = np.clip(1.0 - np.abs(when[:, None] - knots[None, :]), 0.0, None)
         design = np.column_stack([hats * r[:, None], np.ones(len(x))])
@@ -126,17 +148,23 @@ class InflowExcessDetector(ZoneDetector):
         for day in np.unique(days[settled]):
             rows = steady & (days == day)
             start[days == day] = float(np.median(x[rows] / r[rows])) * r[days == day] if rows.any() else 0.0
-        coef, keep = self._trimmed(design, x, self._inliers(x - start, settled) & settled)
+        floor = 2e-3 * float(np.mean(np.abs(r)))  # 0.2 % of the zone's inflow
+        coef, keep = self._trimmed(design, x, self._inliers(x - start, settled, floor) & settled, floor)
         if not settled.all():
-            coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, keep))
-        return float(coef[-1]), ~keep
+            coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, keep, floor), floor)
+        resid = x - design @ coef
+        dof = max(1, int(keep.sum()) - design.shape[1])
+        cov = np.linalg.pinv(design[keep].T @ design[keep]) * float(resid[keep] @ resid[keep]) / dof
+        return float(coef[-1]), float(np.sqrt(max(cov[-1, -1], 0.0))), ~keep & (resid > 0)
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         b = bucket.bucket
         x = bucket.net[self.subjects]
         st["recent"][:, b % self.span] = x
         st["recent_stamp"][b % self.span] = b
-        record = (np.asarray(level) == 0) & st["quiet"]  # alarmed or on the way: not the profile
+        # alarmed or on the way: not the profile, until that has lasted `max_pause` (a lasting change)
+        stale = (st["quiet_at"] != _NO_BUCKET) & (b - st["quiet_at"] >= self.max_pause)
+        record = ((np.asarray(level) == 0) & st["quiet"]) | stale
         st["ring"][:, b % self.size] = np.where(record, x, np.nan)
         st["stamp"][b % self.size] = b
         if bucket.end_ns % self.every_ns:
@@ -151,16 +179,21 @@ class InflowExcessDetector(ZoneDetector):
         slots = np.flatnonzero(usable.sum(axis=1) >= self.span // 2)
         if not len(slots):
             return None
-        excess = np.zeros(len(slots))
+        excess, error = np.zeros(len(slots)), np.zeros(len(slots))
         for k, i in enumerate(slots):
             rows = usable[i]
-            excess[k], outliers = self._fit(xs[i, rows], rs[i, rows], days[rows], when[rows])
-            odd = buckets[rows][outliers]  # what the fit left out stays out of next weeks' profile
+            excess[k], error[k], extra = self._fit(xs[i, rows], rs[i, rows], days[rows], when[rows])
+            odd = buckets[rows][extra]  # hours of something extra stay out of next weeks' profile
             odd = odd[st["stamp"][odd % self.size] == odd]
             st["ring"][i, odd % self.size] = np.nan
-        mean = np.array([abs(float(rs[i, usable[i]].mean())) for i in slots]) + 1e-9
+        mean = np.array([float(np.abs(rs[i, usable[i]]).mean()) for i in slots]) + 1e-9  # the zone's size
+        # a profile too flat to tell a scale from a constant (or a zone passing water on) cannot be judged
+        resolved = error <= self.rule.min_ratio * mean / 2
+        slots, excess, mean = slots[resolved], excess[resolved], mean[resolved]
+        if not len(slots):
+            return None
         share = excess / mean
-        var, fits = st["var"][slots], st["fits"][slots]
+        var, fits, learned = st["var"][slots], st["fits"][slots], st["learned"][slots]
         sigma = np.maximum(np.sqrt(np.nan_to_num(var, nan=0.0)), self.rule.min_sigma * mean)
         z = excess / sigma
         ready = fits >= self.rule.baseline_fits
@@ -168,16 +201,21 @@ class InflowExcessDetector(ZoneDetector):
         big = share >= self.rule.min_ratio * np.where(lvl > 0, _HOLD, 1.0)  # a standing alarm holds at 60 %
         raw = np.where(ready & big, self.levels.above(z, lvl, hyst_ratio=_HOLD), 0)
         raw = raw.astype(np.int8)
-        # learn the estimate's spread on clearly normal fits only, so a growing leak (or last week's burst
-        # in the profile) does not widen it; while warming up, normal is under `min_ratio` either way
-        normal = np.where(ready, np.abs(z) < self.levels.lowest() / 2, np.abs(share) < self.rule.min_ratio)
-        learn = (raw == 0) & (lvl == 0) & normal
-        a = np.maximum(self.alpha, 1.0 / (fits + 1.0))
-        st["var"][slots] = np.where(learn, np.where(fits == 0, excess**2, var + a * (excess**2 - var)), var)
-        st["fits"][slots] = fits + learn
-        st["quiet"][slots] = learn
+        # the estimate's spread is learned on every fit below the lowest limit (a narrower gate would bias
+        # it low: at |z| < 2 it settles near 0.73 of the true spread); while warming up, under `min_ratio`
+        below = np.where(ready, np.abs(z) < self.levels.lowest(), np.abs(share) < self.rule.min_ratio)
+        learn = (raw == 0) & (lvl == 0) & below
+        a = np.maximum(self.alpha, 1.0 / (learned + 1.0))
+        st["var"][slots] = np.where(learn, np.where(learned == 0, excess**2, var + a * (excess**2 - var)), var)
+        st["learned"][slots] = learned + learn
+        st["fits"][slots] = fits + 1  # a leak there since commissioning is judged too (against the floor)
+        # the profile learns only what is clearly not extra inflow (one-sided: a zone that uses less, say a
+        # customer gone, is the new normal at once)
+        quiet = (raw == 0) & (lvl == 0) & np.where(ready, z < self.levels.lowest() / 2, share < self.rule.min_ratio)
+        st["quiet"][slots] = quiet
+        st["quiet_at"][slots[quiet]] = b
         t = np.full(len(slots), bucket.end_ns, dtype=np.int64)
-        detail = [f"{s * 100:.1f}% of the zone's inflow" for s in share]  # operators weigh it against 9 %
+        detail = [f"{s * 100:.1f}% of the zone's inflow" for s in share]  # the unit of the city's 9 % target
         return Evaluation(slots, t, raw, excess, z, extra={"where": detail})
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:

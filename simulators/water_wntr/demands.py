@@ -3,8 +3,8 @@
 LeakDB fitted Fourier series to real utility consumption: a one-week period (order 20: diurnal shape,
 weekday vs weekend) and a one-year period (order 3: seasons). Like LeakDB's generator, each node gets
 the coefficients perturbed by +-10 %, its own weekly amplitude and 5 % step noise; on top we add a
-day-to-day factor per DMA (weather, local events; each day's holds at midday and blends into the next),
-and holidays run on the Sunday pattern.
+day-to-day factor per DMA (weather, local events: a slow random drift, `demand_level`), and holidays
+run on the Sunday pattern.
 
     multiplier = (1 + year(t)) * (1 + v_node * week(t)) * (1 + noise) * day_factor(zone, t)
 
@@ -111,12 +111,22 @@ def multipliers(spec: DemandModel, cal: LocalCalendar, node_zone: Sequence[int],
     out *= 1.0 + spec.step_noise * noise
     days = cal.day - cal.day[0]
     zones = np.asarray(node_zone, dtype=np.int64)
-    daily = 1.0 + spec.daily_sd * rng_for(seed, "demand", "days").standard_normal((int(days[-1]) + 1,
-                                                                                  int(zones.max()) + 1))
-    # each day's factor holds at its midday and blends linearly into the next: weather and local events do
-    # not switch at midnight (a step there would be an artefact every detector of today's level trips on)
-    when = days + np.mod(cal.week_s, DAY) / DAY
-    centres = np.arange(daily.shape[0]) + 0.5
-    smooth = np.column_stack([np.interp(when, centres, daily[:, z]) for z in range(daily.shape[1])])
-    out *= smooth[:, zones]
+    out *= demand_level(spec.daily_sd, days + np.mod(cal.week_s, DAY) / DAY, int(zones.max()) + 1, seed)[:, zones]
     return np.clip(out, 0.0, None)
+
+
+def demand_level(sd: float, when_days: np.ndarray, zones: int, seed: int) -> np.ndarray:
+    """(steps, zones) day-to-day demand factor: 1 + sd * an Ornstein-Uhlenbeck process with a one-day
+    correlation time, drawn hourly and interpolated. Weather and local events drift; they neither switch
+    at midnight (a step there is an artefact every detector of today's level trips on) nor follow a
+    daily grid a detector could latch onto."""
+    hours = when_days * 24.0
+    n = int(np.ceil(hours.max())) + 2
+    rho = np.exp(-1.0 / 24.0)
+    shocks = rng_for(seed, "demand", "days").standard_normal((n, zones))
+    path = np.empty_like(shocks)
+    path[0] = shocks[0]
+    for k in range(1, n):
+        path[k] = rho * path[k - 1] + np.sqrt(1.0 - rho**2) * shocks[k]
+    grid = np.arange(n, dtype=float)
+    return 1.0 + sd * np.column_stack([np.interp(hours, grid, path[:, z]) for z in range(zones)])

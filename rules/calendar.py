@@ -24,6 +24,14 @@ def local_day(t_ns: np.ndarray | int, offset_ns: int) -> np.ndarray:
     return (np.asarray(t_ns, dtype=np.int64) + offset_ns) // DAY_NS
 
 
+def weekday_profiles(day: np.ndarray | int, holidays: np.ndarray) -> np.ndarray:
+    """Weekday 0 (Monday) .. 6 of local day numbers, holidays as Sunday (6): days with the same value share
+    a weekly profile."""
+    day = np.asarray(day, dtype=np.int64)
+    weekday = (day + 3) % 7  # epoch day 0 was a Thursday
+    return np.where(np.isin(day, holidays), 6, weekday) if len(holidays) else weekday
+
+
 def weekend_days(day: np.ndarray | int, holidays: np.ndarray) -> np.ndarray:
     """True for Saturdays, Sundays (epoch day 0 was a Thursday) and holidays, given local day numbers."""
     day = np.asarray(day, dtype=np.int64)

@@ -11,6 +11,8 @@ from sentinel.readings import Batch
 
 T0 = 1_735_689_600 * 10**9  # 2025-01-01T00:00:00Z
 MIN = 60 * 10**9
+_CST_DAY = (T0 + 8 * 3_600_000_000_000) // (86_400 * 10**9)
+MONDAY_CST = (_CST_DAY - (_CST_DAY + 3) % 7) * 86_400 * 10**9 - 8 * 3_600_000_000_000  # 00:00 UTC+8, a Monday
 
 
 def catalog(*rows: dict) -> Catalog:

@@ -10,7 +10,7 @@ import pytest
 
 from rules.engine import Engine
 from rules.loader import load_rules
-from tests.helpers import MIN, T0, catalog, ruleset, series_batch
+from tests.helpers import MIN, MONDAY_CST, catalog, ruleset, series_batch
 
 ZONE = [
     {"sensor_id": "FI", "network": "water", "zone": "DMA1", "quantity": "flow", "unit": "m3/h", "role": "inlet",
@@ -22,8 +22,7 @@ RULE = {"id": "burst", "kind": "burst_fingerprint", "z": {"orange": 9, "red": 16
 SETTINGS = {"zone_bucket": "5m", "zone_lateness": "5m", "utc_offset_h": 8}
 STEP = 5 * MIN
 PER_DAY = 288
-_LOCAL_DAY = (T0 + 8 * 3_600_000_000_000) // (86_400 * 10**9)
-MONDAY = (_LOCAL_DAY - (_LOCAL_DAY + 3) % 7) * 86_400 * 10**9 - 8 * 3_600_000_000_000  # 00:00 UTC+8, a Monday
+MONDAY = MONDAY_CST
 
 
 def _days(days: int, *, busier_from: int | None = None, seed: int = 3,

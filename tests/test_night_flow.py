@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from rules.engine import Engine
-from tests.helpers import MIN, T0, catalog, ruleset, series_batch
+from tests.helpers import MIN, MONDAY_CST, catalog, ruleset, series_batch
 
 ZONE = [{"sensor_id": "FI", "network": "water", "zone": "DMA1", "quantity": "flow", "unit": "m3/h",
          "role": "inlet", "interval_s": 300}]
 SETTINGS = {"zone_bucket": "15m", "zone_lateness": "5m", "utc_offset_h": 8}
 STEP = 15 * MIN
 PER_DAY = 96
-_LOCAL_DAY = (T0 + 8 * 3_600_000_000_000) // (86_400 * 10**9)
-MONDAY = (_LOCAL_DAY - (_LOCAL_DAY + 3) % 7) * 86_400 * 10**9 - 8 * 3_600_000_000_000  # 00:00 UTC+8, a Monday
+MONDAY = MONDAY_CST
 
 
 def _inflow(days: int, *, wednesday_nights: float = 1.0, seed: int = 1) -> np.ndarray:

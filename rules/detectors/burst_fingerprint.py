@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rules.baseline import Baseline
-from rules.calendar import holiday_days, local_day, weekend_days
+from rules.calendar import holiday_days, local_day, weekday_profiles, weekend_days
 from rules.detectors.base import Evaluation
 from rules.detectors.rowwise import count_rows, gather, nanmedian_rows, padded
 from rules.detectors.zone import ZoneDetector
@@ -86,8 +86,7 @@ class StepScorer:
         """What days count as alike: weekday 0-6 (holidays as Sunday) or weekend-or-holiday 0/1."""
         day = local_day(bucket * self.width_ns, self.offset_ns)
         if self.by_weekday:
-            weekday = (day + 3) % 7  # epoch day 0 was a Thursday
-            return np.where(np.isin(day, self.holidays), 6, weekday) if len(self.holidays) else weekday
+            return weekday_profiles(day, self.holidays)
         return weekend_days(day, self.holidays)
 
     def expected(self, st: StepSeries, bucket: int, stamp: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from rules.calendar import holiday_days, local_day
+from rules.calendar import holiday_days, local_day, weekday_profiles
 from rules.detectors.base import Evaluation
 from rules.detectors.rowwise import nanmedian_rows
 from rules.detectors.zone import ZoneDetector
@@ -78,11 +78,6 @@ class InflowExcessDetector(ZoneDetector):
                 "fits": np.zeros(n, dtype=np.int32),  # fits made (warm-up counts time, not calm)
                 "learned": np.zeros(n, dtype=np.int32)}  # fits the spread was learned on
 
-    def _day_key(self, day: np.ndarray) -> np.ndarray:
-        """Weekday 0 (Monday) .. 6, holidays as Sunday: days with the same key share a profile."""
-        key = (day + 3) % 7  # epoch day 0 was a Thursday
-        return np.where(np.isin(day, self.holidays), 6, key) if len(self.holidays) else key
-
     def _profile(self, st: dict[str, Any], buckets: np.ndarray, days: np.ndarray) -> np.ndarray:
         """(zones, buckets) median of the same weekday and time on earlier days still in the ring. Only the
         same weekday's columns are gathered (a few per bucket), so a city's hourly fit stays small."""
@@ -91,7 +86,7 @@ class InflowExcessDetector(ZoneDetector):
         back = np.arange(1, self.ring_days + 1)
         for day in np.unique(days):
             rows = np.flatnonzero(days == day)
-            same = back[self._day_key(day - back) == self._day_key(np.array([day]))[0]]
+            same = back[weekday_profiles(day - back, self.holidays) == weekday_profiles(day, self.holidays)]
             if not len(same):
                 continue
             cand = buckets[rows][:, None] - same[None, :] * self.per_day  # (rows, same days)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rules.calendar import holiday_days, local_day, weekend_days
+from rules.calendar import holiday_days, local_day, weekday_profiles, weekend_days
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
 from rules.schema import NightFlowRule
@@ -54,9 +54,7 @@ class NightFlowDetector(ZoneDetector):
         """(1 if weekend or holiday else 0, weekday 0=Monday with holidays as Sunday) of the night that
         just closed, by the local date of `t`."""
         day = local_day(t, self.offset_min * _MIN_NS)
-        weekend = int(weekend_days(day, self.holidays)[()])
-        holiday = bool(len(self.holidays)) and bool(np.isin(day, self.holidays))
-        return weekend, 6 if holiday else int((day + 3) % 7)
+        return int(weekend_days(day, self.holidays)[()]), int(weekday_profiles(day, self.holidays)[()])
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Any:
         start_min = (bucket.end_ns // _MIN_NS) - int(self.settings.zone_bucket // 60) + self.offset_min

@@ -82,8 +82,19 @@ class Baseline:
         return z, dev, ready
 
     def learn(self, st: BaselineState, cell: np.ndarray | slice, x: np.ndarray, alpha: np.ndarray) -> None:
-        """West's incremental EWMA; the first readings are a plain running mean (fast warm-up)."""
+        """West's incremental EWMA; the first readings are a plain running mean (fast warm-up). With
+        `learn_within`, a ready slot skips readings that far off: Gaussian noise almost never is (1 in 16 000
+        at 4 sd), an anomaly's first readings are, and each would widen the spread by some tens of per cent."""
         mean_a, var_a, count_a = st.mean.ravel(), st.var.ravel(), st.count.ravel()
+        if self.params.learn_within is not None:
+            if isinstance(cell, slice):
+                cell = np.arange(len(x))[cell]
+            sd = np.maximum(np.sqrt(var_a[cell]), self.params.min_sigma)
+            skip = (np.abs(x - mean_a[cell]) > self.params.learn_within * sd) & (sd > 0) \
+                & (count_a[cell] >= self.params.warmup)
+            if skip.any():
+                keep = ~skip
+                cell, x, alpha = cell[keep], x[keep], np.broadcast_to(alpha, skip.shape)[keep]
         n = count_a[cell]
         a = np.maximum(alpha, 1.0 / (n + 1.0))
         mean = mean_a[cell]

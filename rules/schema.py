@@ -132,6 +132,10 @@ class BaselineParams(Strict):
     warmup: int = Field(default=48, ge=2, description="readings per profile slot before scoring")
     profile: Literal["none", "hour_of_day", "weekday_weekend_hour", "hour_of_week"] = "none"
     min_sigma: float = Field(default=0.0, ge=0, description="floor on the learned std dev")
+    learn_within: float | None = Field(
+        default=None, gt=0, description="once a slot is ready, readings more than this many std devs off its "
+        "mean do not teach it (a burst's first minutes, before any alarm, would otherwise widen the spread "
+        "that judges it); none: every reading teaches")
 
 
 class EwmaRule(RuleBase):
@@ -225,7 +229,7 @@ class BurstFingerprintRule(RuleBase):
     pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
     window: int = Field(default=2, ge=1, le=12, description="buckets whose evidence is summed")
     max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
-    scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36)
+    scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36, learn_within=4.0)
 
 
 class InflowExcessRule(RuleBase):

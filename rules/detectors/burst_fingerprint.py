@@ -9,7 +9,9 @@ week's normal), today's
 offset is followed as a share of the expected value by a slow EWMA (`level_halflife`) that stops
 learning while an alarm stands (a day 3 % busier is 3 % busier at night and at the morning peak alike),
 and what is scored is the step: value minus the expected value scaled by today's offset, in standard
-deviations learned per hour of day. A burst is a step; a busier day is not.
+deviations learned per hour of day (buckets more than `scale.learn_within` of them off teach that spread
+nothing: a burst's first buckets come before its alarm, and each would widen the spread judging it by a
+fifth). A burst is a step; a busier day is not.
 
 Pressure gets the same treatment, once per zone: each logger's pressure less its own slowly learned level, and
 the median of that over the zone's loggers (so one faulty or silent logger cannot make or break it) is the

@@ -85,15 +85,16 @@ def test_held_out_and_development_cases_cover_the_same_scenarios() -> None:
     held_out = suite.cases()
     dev = suite.cases(dev=True)
     assert {c.name for c in held_out} == {c.name for c in dev} == SUITE_NAMES
-    assert len(held_out) == 2 * len(dev) == 8  # two held-out seeds per file, one development seed
-    for c in dev:
-        assert c.seed == suite.dev_seed(c.scenario)
+    assert len(held_out) == 8  # two held-out seeds per file
+    for c in dev:  # the file's own seed first, then the extra ones
+        assert c.seed in (suite.dev_seed(c.scenario), *suite.MORE_DEVELOPMENT.get(c.scenario, ()))
 
 
 def test_no_held_out_seed_is_a_development_seed() -> None:
-    for c in suite.cases():
-        assert c.seed != suite.dev_seed(c.scenario), c.label
-    assert {c.label for c in suite.cases(dev=True)} == {"ltown-4w@7", "hanoi-4w@11", "gas-week@11", "heat-week@5"}
+    dev = {c.label for c in suite.cases(dev=True)}
+    assert dev == {"ltown-4w@7", "ltown-4w@8", "ltown-4w@9", "hanoi-4w@11", "hanoi-4w@12", "hanoi-4w@13",
+                   "gas-week@11", "heat-week@5"}
+    assert not dev & {c.label for c in suite.cases()}
 
 
 def test_a_held_out_seed_equal_to_the_development_seed_is_refused(tmp_path: Path,
@@ -101,7 +102,17 @@ def test_a_held_out_seed_equal_to_the_development_seed_is_refused(tmp_path: Path
     scenario = tmp_path / "leaky.yaml"
     scenario.write_text("name: leaky\nseed: 3\n", encoding="utf-8")
     monkeypatch.setattr(suite, "SUITE", {scenario: (2, 3)})
-    with pytest.raises(ValueError, match="development seed 3"):
+    with pytest.raises(ValueError, match=r"development seed\(s\) \[3\]"):
+        suite.cases()
+
+
+def test_a_held_out_seed_equal_to_an_extra_development_seed_is_refused(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = tmp_path / "leaky.yaml"
+    scenario.write_text("name: leaky\nseed: 3\n", encoding="utf-8")
+    monkeypatch.setattr(suite, "SUITE", {scenario: (4, 5)})
+    monkeypatch.setattr(suite, "MORE_DEVELOPMENT", {scenario: (5,)})
+    with pytest.raises(ValueError, match=r"development seed\(s\) \[5\]"):
         suite.cases()
 
 

@@ -172,3 +172,16 @@ def test_a_zone_with_many_loggers_keeps_a_state_that_fits_one_kafka_message() ->
     few, many = state_bytes(3), state_bytes(60)
     assert many < 400_000
     assert many - few < 57 * 4_000  # per extra logger: a few hourly baselines (~2 kB), no 16 kB history ring
+
+
+def test_the_default_water_rules_keep_a_zone_under_200_kb() -> None:
+    """Four weeks of 5-minute history per zone for the weekly-profile rules; the marks of which bucket
+    each history slot holds are int32 (they were half the state at int64)."""
+    from rules.snapshot import to_bytes
+
+    rows = [ZONE[0], *({"sensor_id": f"P{i}", "network": "water", "zone": "DMA1", "quantity": "pressure",
+                        "unit": "kPa", "interval_s": 300} for i in range(4))]
+    eng = Engine(catalog(*rows), load_rules())
+    state = eng.new_state()
+    assert state.rules["water-burst-fingerprint"].detector["stamp"].dtype == np.int32
+    assert len(to_bytes(state, engine=eng)) < 200_000

@@ -42,6 +42,7 @@ from rules.baseline import Baseline
 from rules.calendar import holiday_days, local_day, weekday_profiles, weekend_days
 from rules.detectors.base import Evaluation
 from rules.detectors.rowwise import count_rows, gather, nanmedian_rows, padded
+from rules.detectors.stamps import empty_stamps
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
 from rules.schema import BurstFingerprintRule
@@ -179,7 +180,7 @@ class BurstFingerprintDetector(ZoneDetector):
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)
         m = len(self.logger_idx)
-        return {"stamp": np.full(self.scorer.size, np.iinfo(np.int64).min, dtype=np.int64),
+        return {"stamp": empty_stamps(self.scorer.size, self.scorer.width_ns),
                 "flow": self.scorer.new(n), "pressure": self.pressure_scorer.new(n),
                 "logger_level": np.full(m, np.nan),  # each logger's slowly learned pressure
                 "local": self.local.new_state(m),  # each logger's departure from its zone's median

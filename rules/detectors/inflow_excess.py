@@ -33,6 +33,7 @@ import numpy as np
 from rules.calendar import holiday_days, local_day, weekday_profiles
 from rules.detectors.base import Evaluation
 from rules.detectors.rowwise import nanmedian_rows
+from rules.detectors.stamps import empty_stamps
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
 from rules.schema import InflowExcessRule
@@ -69,9 +70,9 @@ class InflowExcessDetector(ZoneDetector):
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)
         return {"ring": np.full((n, self.size), np.nan, dtype=np.float32),  # profile history (calm only)
-                "stamp": np.full(self.size, _NO_BUCKET, dtype=np.int64),
+                "stamp": empty_stamps(self.size, self.width_ns),
                 "recent": np.full((n, self.span), np.nan, dtype=np.float32),  # the window as it came in
-                "recent_stamp": np.full(self.span, _NO_BUCKET, dtype=np.int64),
+                "recent_stamp": empty_stamps(self.span, self.width_ns),
                 "quiet": np.ones(n, dtype=bool),  # the last fit was clearly normal: the profile may learn
                 "quiet_at": np.full(n, _NO_BUCKET, dtype=np.int64),  # bucket of the last such fit
                 "var": np.full(n, np.nan),  # EWMA of the estimate's square on normal fits

@@ -264,6 +264,11 @@ class PeerDeviationRule(RuleBase):
     min_shift: float = Field(default=10.0, ge=0, description="and at least this far (kPa) from the usual difference")
     min_peers: int = Field(default=2, ge=1, description="other loggers in the zone needed for a median")
     smooth: Duration = Field(default=3600.0, gt=0, description="half-life of the smoothing of z and the shift")
+    model: Literal["median", "regression"] = Field(
+        default="median", description="median: against the median of the other loggers; regression: against "
+        "what a learned linear fit on the others predicts (loggers that move apart with load, such as a heat "
+        "substation's supply and return, or a logger on the far side of a pump)")
+    model_halflife: Duration = Field(default=86400.0 * 7, gt=0, description="regression: how fast the fit forgets")
     baseline: BaselineParams = BaselineParams(halflife=86400.0 * 7, warmup=24, profile="hour_of_day", min_sigma=1.0)
 
 

@@ -77,3 +77,80 @@ def test_a_zone_of_loggers_without_any_flow_meter_is_judged_too() -> None:
     eng = Engine(cat, ruleset(RULE, settings=SETTINGS))
     dets = eng.step(eng.new_state(), series_batch(cat, cols, step_ns=STEP)).detections
     assert [d.sensor_id for d in dets if d.transition == "raised"] == ["P3"]
+
+
+SUBSTATIONS = [{"sensor_id": s, "network": "heat", "zone": "LOOP1", "quantity": "pressure", "unit": "kPa",
+                "interval_s": 300} for s in ("PS1", "PR1", "PS2", "PR2")]
+REGRESSION = {**RULE, "z": 5, "model": "regression",
+              "baseline": {"halflife": "7d", "warmup": 24, "profile": "hour_of_day", "min_sigma": 1}}
+
+
+def _loop(days: int, seed: int = 4) -> dict[str, np.ndarray]:
+    """A heat loop: the plant's supply and return hold still; at the far substation the supply rises and
+    the return falls with load, by as much, and the load's size changes from day to day (weather)."""
+    rng = np.random.default_rng(seed)
+    n = days * PER_DAY
+    h = (np.arange(n) * 5 / 60) % 24
+    amplitude = np.repeat(rng.uniform(10, 40, days), PER_DAY)
+    load = amplitude * (np.exp(-((h - 8) ** 2) / 4) + np.exp(-((h - 19) ** 2) / 5))
+    return {"PS1": 540 + rng.normal(0, 0.5, n), "PR1": 297 + rng.normal(0, 0.5, n),
+            "PS2": 462 + load + rng.normal(0, 0.5, n), "PR2": 342 - load + rng.normal(0, 0.5, n)}
+
+
+def _raised_in_loop(cols: dict[str, np.ndarray], rule: dict) -> list:
+    cat = catalog(*SUBSTATIONS)
+    eng = Engine(cat, ruleset(rule, settings=SETTINGS))
+    dets = eng.step(eng.new_state(), series_batch(cat, cols, step_ns=STEP)).detections
+    return [d for d in dets if d.transition == "raised"]
+
+
+def _drifted(cols: dict[str, np.ndarray], day: int) -> tuple[dict[str, np.ndarray], int]:
+    start = day * PER_DAY + 2 * 12  # 02:00, before the morning load
+    cols["PR2"][start:start + 12 * 12] -= np.linspace(0, 30, 12 * 12)  # 30 kPa down over 12 hours, then fixed
+    return cols, start
+
+
+def test_regression_flags_a_return_transmitter_drifting_where_supply_and_return_move_apart_with_load() -> None:
+    cols, start = _drifted(_loop(8), 6)
+    raised = _raised_in_loop(cols, REGRESSION)
+    assert {d.sensor_id for d in raised} >= {"PR2"}
+    assert {d.sensor_id for d in raised} <= {"PR2", "PS2"}  # the supply it is tied to reads as far off
+    first = min(d.time_ns for d in raised if d.sensor_id == "PR2")
+    assert 0 < (first - (T0 + start * STEP)) / 3.6e12 < 12
+
+
+def test_against_the_median_the_same_drift_hides_longer_in_the_days_changing_load() -> None:
+    cols, _start = _drifted(_loop(8), 6)
+    first = {model: min((d.time_ns for d in _raised_in_loop(cols, {**REGRESSION, "model": model})
+                         if d.sensor_id == "PR2"), default=None) for model in ("median", "regression")}
+    assert first["regression"] is not None
+    assert first["median"] is None or first["median"] - first["regression"] >= 2 * 3_600_000_000_000
+
+
+def test_regression_keeps_quiet_on_days_of_changing_load() -> None:
+    assert _raised_in_loop(_loop(8), REGRESSION) == []
+
+
+def test_regression_does_not_judge_a_bucket_with_a_peer_missing() -> None:
+    """The fit needs every peer: judging the return without its supply would read the load as a drift."""
+    cols = _loop(8)
+    cols["PS2"][6 * PER_DAY:6 * PER_DAY + 10 * 12] = np.nan  # the substation's supply transmitter silent 10 h
+    assert _raised_in_loop(cols, REGRESSION) == []
+
+
+def test_an_unknown_model_is_refused_with_the_field_named() -> None:
+    with pytest.raises(ValueError, match="model"):
+        _raised_in_loop(_loop(1), {**REGRESSION, "model": "pca"})
+
+
+def test_a_regression_fit_round_trips_through_a_snapshot() -> None:
+    from rules.snapshot import from_bytes, to_bytes
+
+    cat = catalog(*SUBSTATIONS)
+    eng = Engine(cat, ruleset(REGRESSION, settings=SETTINGS))
+    state = eng.new_state()
+    eng.step(state, series_batch(cat, _loop(2), step_ns=STEP))
+    restored, _extra = from_bytes(to_bytes(state, engine=eng), engine=eng)
+    for key in ("pp", "ps", "fits"):
+        np.testing.assert_array_equal(restored.rules["drift"].detector[key], state.rules["drift"].detector[key])
+    assert state.rules["drift"].detector["fits"].min() > 0

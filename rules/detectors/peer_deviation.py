@@ -9,6 +9,13 @@ shift are smoothed (`smooth`) so a noisy bucket does not alarm, and the grade ne
 `min_shift` kPa. It reads the zone grid's pressure means, so it answers the same whatever the batching.
 After warm-up only buckets well within the limit teach the profile, so a slow drift cannot drag its own
 baseline along; a drifted transmitter stays flagged until it is fixed (or the rule's state is reset).
+
+`model: regression` is for loggers that do not move together: at a heat substation the supply pressure
+rises with load while the return falls, so the median of the others says little, but their sum holds
+still. The subject's anomaly is then compared with a linear prediction from each peer's anomaly, fitted
+by exponentially weighted least squares (`model_halflife`) on the same calm buckets that teach the
+profile, and scored once a day of buckets has taught the fit; a bucket with a peer missing is not scored,
+since the fit needs all of them.
 """
 
 from __future__ import annotations
@@ -59,29 +66,65 @@ class PeerDeviationDetector(ZoneDetector):
         self.baseline = Baseline(self.rule.baseline, np.full(len(self.subjects), width), self.settings.utc_offset_h,
                                  holiday_days(self.settings.holidays))
         self.width_ns = int(width * 1e9)
+        self.regression = self.rule.model == "regression"
+        self.a_fit = 1.0 - 0.5 ** (width / self.rule.model_halflife)
+        self.fit_ready = max(2, round(86400.0 / width))  # a day of buckets teaches the fit
 
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)
-        return {"baseline": self.baseline.new_state(n), "z": np.zeros(n), "shift": np.zeros(n),
-                "level": np.full(len(self.members), np.nan)}  # each member logger's slow (week) level
+        st = {"baseline": self.baseline.new_state(n), "z": np.zeros(n), "shift": np.zeros(n),
+              "level": np.full(len(self.members), np.nan)}  # each member logger's slow (week) level
+        if self.regression:
+            m = self.peers.shape[1]
+            st |= {"pp": np.zeros((n, m, m)), "ps": np.zeros((n, m)),  # weighted peer x peer, peer x subject
+                   "fits": np.zeros(n, dtype=np.int64)}  # buckets that taught the fit
+        return st
 
-    def _differences(self, st: dict[str, Any], pressure: np.ndarray) -> np.ndarray:
-        """Each subject's anomaly (pressure less its own slow level) minus the median anomaly of its zone's
-        other loggers: demand moves every anomaly alike, and one drifting peer cannot move the median."""
+    def _anomalies(self, st: dict[str, Any], pressure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(each subject's anomaly, its peers' anomalies (subjects, peers) NaN-padded): pressure less each
+        logger's own slow level."""
         p = pressure[self.members]
         lvl = st["level"]
         first = np.isnan(lvl) & ~np.isnan(p)
         lvl[first] = p[first]
         anomaly = p - lvl
-        peers = gather(anomaly, self.peers)
-        enough = (count_rows(peers) >= self.rule.min_peers) & ~np.isnan(anomaly[self.own])
-        return np.where(enough, anomaly[self.own] - nanmedian_rows(peers), np.nan)
+        return anomaly[self.own], gather(anomaly, self.peers)
+
+    def _differences(self, st: dict[str, Any], own: np.ndarray, peers: np.ndarray) -> np.ndarray:
+        """Each subject's anomaly minus the median anomaly of its zone's other loggers (demand moves every
+        anomaly alike, and one drifting peer cannot move the median), or minus the fit's prediction."""
+        enough = (count_rows(peers) >= self.rule.min_peers) & ~np.isnan(own)
+        if not self.regression:
+            return np.where(enough, own - nanmedian_rows(peers), np.nan)
+        padding = self.peers < 0
+        complete = enough & ~(np.isnan(peers) & ~padding).any(axis=1) & (st["fits"] >= self.fit_ready)
+        x = np.nan_to_num(peers)
+        pp = st["pp"] + np.eye(self.peers.shape[1]) * (1e-3 * _mean_diagonal(st["pp"]) + 1e-9)[:, None, None]
+        beta = np.linalg.solve(pp, st["ps"][..., None])[..., 0]
+        return np.where(complete, own - (beta * x).sum(axis=1), np.nan)
+
+    def _teach_fit(self, st: dict[str, Any], own: np.ndarray, peers: np.ndarray, rows: np.ndarray) -> None:
+        """Fold these subjects' calm buckets (all peers present) into the weighted least-squares sums."""
+        padding = self.peers[rows] < 0
+        ok = ~np.isnan(own[rows]) & ~(np.isnan(peers[rows]) & ~padding).any(axis=1)
+        rows = rows[ok]
+        if not len(rows):
+            return
+        x, y = np.nan_to_num(peers[rows]), own[rows]
+        a = np.maximum(self.a_fit, 1.0 / (st["fits"][rows] + 1.0))[:, None]  # a plain mean while young
+        st["pp"][rows] += a[..., None] * (x[:, :, None] * x[:, None, :] - st["pp"][rows])
+        st["ps"][rows] += a * (x * y[:, None] - st["ps"][rows])
+        st["fits"][rows] += 1
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         if not len(bucket.pressure):
             return None
-        d = self._differences(st, bucket.pressure)
+        own, peers = self._anomalies(st, bucket.pressure)
+        d = self._differences(st, own, peers)
         slots = np.flatnonzero(~np.isnan(d))
+        if self.regression:  # the fit learns from every calm bucket, also before it may score
+            unscored = np.flatnonzero(np.isnan(d) & (st["fits"] < self.fit_ready))
+            self._teach_fit(st, own, peers, unscored)
         if not len(slots):
             return None
         x = d[slots]
@@ -98,6 +141,8 @@ class PeerDeviationDetector(ZoneDetector):
         calm = ~ready | ((raw == 0) & (np.abs(zs[slots]) < self.levels.lowest() / 2))
         if calm.any():
             self.baseline.learn(st["baseline"], cell[calm], x[calm], self.baseline.alpha[slots[calm]])
+            if self.regression:
+                self._teach_fit(st, own, peers, slots[calm])
         # levels follow slowly, except a flagged subject's (a peer that is not a subject always follows)
         follow = ~np.isnan(bucket.pressure[self.members])
         follow[self.own[slots[~calm]]] = False
@@ -106,5 +151,14 @@ class PeerDeviationDetector(ZoneDetector):
         return Evaluation(slots, t, raw, shift[slots], zs[slots])
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
+        if self.regression:
+            return (f"reads {value:+.3g} {unit} off what the zone's other transmitters predict ({score:+.1f} sigma, "
+                    f"limit {self.levels.threshold_for(grade):g}): drift or offset here or in the one it is read "
+                    "against most (a supply and its return both show it), or a leak right by it")
         return (f"reads {value:+.3g} {unit} off its usual difference to the zone's other loggers ({score:+.1f} sigma, "
                 f"limit {self.levels.threshold_for(grade):g}): transmitter drift or offset, or a leak right by it")
+
+
+def _mean_diagonal(m: np.ndarray) -> np.ndarray:
+    """Per stacked matrix, the mean of its diagonal: the ridge that keeps a fit on collinear peers solvable."""
+    return np.diagonal(m, axis1=-2, axis2=-1).mean(axis=-1) if m.shape[-1] else np.zeros(m.shape[0])

@@ -84,11 +84,13 @@ class Baseline:
     def learn(self, st: BaselineState, cell: np.ndarray | slice, x: np.ndarray, alpha: np.ndarray) -> None:
         """West's incremental EWMA; the first readings are a plain running mean (fast warm-up). With
         `learn_within`, a ready slot skips readings that far off: Gaussian noise almost never is (1 in 16 000
-        at 4 sd), an anomaly's first readings are, and each would widen the spread by some tens of per cent."""
+        at 4 sd), an anomaly's first readings are, and each would widen the spread by some tens of per cent.
+        It suits series whose level is followed elsewhere (a step less today's offset): a lasting shift of
+        more than about twice `learn_within` sd would never be learned."""
         mean_a, var_a, count_a = st.mean.ravel(), st.var.ravel(), st.count.ravel()
         if self.params.learn_within is not None:
             if isinstance(cell, slice):
-                cell = np.arange(len(x))[cell]
+                cell = np.arange(mean_a.size)[cell]
             sd = np.maximum(np.sqrt(var_a[cell]), self.params.min_sigma)
             skip = (np.abs(x - mean_a[cell]) > self.params.learn_within * sd) & (sd > 0) \
                 & (count_a[cell] >= self.params.warmup)

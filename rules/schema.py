@@ -135,7 +135,8 @@ class BaselineParams(Strict):
     learn_within: float | None = Field(
         default=None, gt=0, description="once a slot is ready, readings more than this many std devs off its "
         "mean do not teach it (a burst's first minutes, before any alarm, would otherwise widen the spread "
-        "that judges it); none: every reading teaches")
+        "that judges it); none: every reading teaches. Only for series whose level is followed elsewhere "
+        "(residuals): a lasting shift of more than about twice this is never learned")
 
 
 class EwmaRule(RuleBase):
@@ -229,7 +230,10 @@ class BurstFingerprintRule(RuleBase):
     pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
     window: int = Field(default=2, ge=1, le=12, description="buckets whose evidence is summed")
     max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
-    scale: BaselineParams = BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36, learn_within=4.0)
+    scale: BaselineParams = Field(
+        default=BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36, learn_within=4.0),
+        description="the step's spread per hour of day; a `scale:` block replaces this whole default, so "
+        "write `learn_within: 4` (and the profile) in it to keep them")
 
 
 class InflowExcessRule(RuleBase):

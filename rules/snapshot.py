@@ -81,12 +81,28 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
             if meta["fingerprints"].get(rid) != state.rules[rid].fingerprint:
                 continue
         saved = arrays.get(path)
-        if saved is not None and saved.shape == target.shape and saved.dtype == target.dtype:
-            target[...] = saved
+        if saved is not None and saved.shape == target.shape:
+            if saved.dtype == target.dtype:
+                target[...] = saved
+            elif (converted := _narrowed(saved, target.dtype)) is not None:
+                target[...] = converted
     state.last_t[...] = arrays["last_t"]
     state.watermark = int(meta["watermark"]) if meta["watermark"] is not None else NO_TIME
     state.first_wm = int(meta["first_wm"]) if meta["first_wm"] is not None else NO_TIME
     return state
+
+
+def _narrowed(saved: np.ndarray, dtype: np.dtype) -> np.ndarray | None:
+    """An integer array saved by a release that kept it wider (history-ring bucket marks were int64),
+    in `dtype` if every value fits, its minimum (the "none" mark) mapped to the new minimum; else None."""
+    if saved.dtype.kind != "i" or np.dtype(dtype).kind != "i":
+        return None
+    old_min, new = np.iinfo(saved.dtype).min, np.iinfo(dtype)
+    unset = saved == old_min
+    values = saved[~unset]
+    if values.size and (values.min() < new.min or values.max() > new.max):
+        return None
+    return np.where(unset, new.min, saved).astype(dtype)
 
 
 def to_bytes(state: EngineState, extra: dict | None = None, engine: Engine | None = None) -> bytes:

@@ -131,11 +131,26 @@ def test_regression_keeps_quiet_on_days_of_changing_load() -> None:
     assert _raised_in_loop(_loop(8), REGRESSION) == []
 
 
-def test_regression_does_not_judge_a_bucket_with_a_peer_missing() -> None:
-    """The fit needs every peer: judging the return without its supply would read the load as a drift."""
+def test_a_silent_supply_transmitter_does_not_make_its_return_look_drifted() -> None:
+    """Without its supply the return's prediction loses the day's load: its residual is shrunk to match."""
     cols = _loop(8)
     cols["PS2"][6 * PER_DAY:6 * PER_DAY + 10 * 12] = np.nan  # the substation's supply transmitter silent 10 h
     assert _raised_in_loop(cols, REGRESSION) == []
+
+
+def test_a_peer_silent_for_good_does_not_stop_the_others_being_judged() -> None:
+    cols, start = _drifted(_loop(8), 6)
+    cols["PS1"][5 * PER_DAY:] = np.nan  # the plant's supply transmitter dies a day before the drift
+    raised = [d for d in _raised_in_loop(cols, REGRESSION) if d.sensor_id == "PR2"]
+    assert raised and 0 < (raised[0].time_ns - (T0 + start * STEP)) / 3.6e12 < 12
+
+
+def test_a_zone_of_sixty_transmitters_keeps_one_moment_matrix_not_one_per_logger() -> None:
+    from rules.snapshot import to_bytes
+
+    many = [{**SUBSTATIONS[0], "sensor_id": f"P{i}"} for i in range(60)]
+    eng = Engine(catalog(*many), ruleset(REGRESSION, settings=SETTINGS))
+    assert len(to_bytes(eng.new_state(), engine=eng)) < 300_000  # 60 x 60 moments and pair counts
 
 
 def test_an_unknown_model_is_refused_with_the_field_named() -> None:
@@ -151,6 +166,24 @@ def test_a_regression_fit_round_trips_through_a_snapshot() -> None:
     state = eng.new_state()
     eng.step(state, series_batch(cat, _loop(2), step_ns=STEP))
     restored, _extra = from_bytes(to_bytes(state, engine=eng), engine=eng)
-    for key in ("pp", "ps", "fits"):
+    for key in ("moments", "pairs"):
         np.testing.assert_array_equal(restored.rules["drift"].detector[key], state.rules["drift"].detector[key])
-    assert state.rules["drift"].detector["fits"].min() > 0
+    assert state.rules["drift"].detector["pairs"].min() > 0
+
+
+def test_regression_answers_the_same_whatever_the_batch_size() -> None:
+    cols, _start = _drifted(_loop(8), 6)
+    cols["PS1"][3 * PER_DAY:4 * PER_DAY] = np.nan
+    cat = catalog(*SUBSTATIONS)
+
+    def detections(size: int | None) -> list:
+        eng = Engine(cat, ruleset(REGRESSION, settings=SETTINGS))
+        state = eng.new_state()
+        batch = series_batch(cat, cols, step_ns=STEP)
+        out = []
+        for part in ([batch] if size is None else batch.split(size)):
+            out.extend(eng.step(state, part).detections)
+        return [(d.sensor_id, d.time_ns, d.transition, d.severity) for d in out]
+
+    whole = detections(None)
+    assert whole and detections(37) == whole

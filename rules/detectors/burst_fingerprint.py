@@ -165,7 +165,10 @@ class BurstFingerprintDetector(ZoneDetector):
         holidays = holiday_days(self.settings.holidays)
         self.scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays)
         self.pressure_scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays, additive=True)
-        self.local = Baseline(self.rule.scale, np.array([width / 1e9]), self.settings.utc_offset_h, holidays)
+        # a logger's departure from its zone's median has real level shifts (a pump starting near it) that
+        # skipping far-off buckets would never learn: this spread learns from every calm bucket
+        local = self.rule.scale.model_copy(update={"learn_within": None})
+        self.local = Baseline(local, np.array([width / 1e9]), self.settings.utc_offset_h, holidays)
         loggers = pressure_members(self.catalog)
         in_scope = np.isin(self.catalog.zone_code[loggers], self.subjects)
         self.logger_pos = np.flatnonzero(in_scope)  # positions in FinalBucket.pressure

@@ -12,10 +12,11 @@ baseline along; a drifted transmitter stays flagged until it is fixed (or the ru
 
 `model: regression` is for loggers that do not move together: at a heat substation the supply pressure
 rises with load while the return falls, so the median of the others says little, but their sum holds
-still. The subject's anomaly is then compared with a linear prediction from each peer's anomaly, fitted
-by exponentially weighted least squares (`model_halflife`) on the same calm buckets that teach the
-profile, and scored once a day of buckets has taught the fit; a bucket with a peer missing is not scored,
-since the fit needs all of them.
+still. Each zone keeps one weighted second-moment matrix of its loggers' anomalies (`model_halflife`),
+taught pair by pair by buckets where both are present and neither is under an alarm (everything teaches
+during the first day); a subject's anomaly is compared with its Gaussian prediction from whichever peers
+reported (the precision matrix of the present loggers gives every subject's at once), so a silent peer
+narrows the fit instead of stopping it. A logger is used once a day of buckets has taught it.
 """
 
 from __future__ import annotations
@@ -68,64 +69,88 @@ class PeerDeviationDetector(ZoneDetector):
         self.width_ns = int(width * 1e9)
         self.regression = self.rule.model == "regression"
         self.a_fit = 1.0 - 0.5 ** (width / self.rule.model_halflife)
-        self.fit_ready = max(2, round(86400.0 / width))  # a day of buckets teaches the fit
+        self.fit_ready = max(2, round(86400.0 / width))  # a day of buckets teaches a logger's part of the fit
+        member_zone = zone_of_logger[self.members]
+        self.zone_members = padded([np.flatnonzero(member_zone == z) for z in np.unique(member_zone)])
 
     def new_state(self) -> dict[str, Any]:
         n = len(self.subjects)
         st = {"baseline": self.baseline.new_state(n), "z": np.zeros(n), "shift": np.zeros(n),
               "level": np.full(len(self.members), np.nan)}  # each member logger's slow (week) level
         if self.regression:
-            m = self.peers.shape[1]
-            st |= {"pp": np.zeros((n, m, m)), "ps": np.zeros((n, m)),  # weighted peer x peer, peer x subject
-                   "fits": np.zeros(n, dtype=np.int64)}  # buckets that taught the fit
+            zones, m = self.zone_members.shape
+            st |= {"moments": np.zeros((zones, m, m)),  # per zone, weighted mean of anomaly x anomaly
+                   "pairs": np.zeros((zones, m, m), dtype=np.int32)}  # buckets that taught each pair
         return st
 
-    def _anomalies(self, st: dict[str, Any], pressure: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(each subject's anomaly, its peers' anomalies (subjects, peers) NaN-padded): pressure less each
-        logger's own slow level."""
+    def _anomalies(self, st: dict[str, Any], pressure: np.ndarray) -> np.ndarray:
+        """Each member logger's pressure less its own slow level (NaN where it did not report)."""
         p = pressure[self.members]
         lvl = st["level"]
         first = np.isnan(lvl) & ~np.isnan(p)
         lvl[first] = p[first]
-        anomaly = p - lvl
-        return anomaly[self.own], gather(anomaly, self.peers)
+        return p - lvl
 
-    def _differences(self, st: dict[str, Any], own: np.ndarray, peers: np.ndarray) -> np.ndarray:
+    def _differences(self, st: dict[str, Any], anomaly: np.ndarray) -> np.ndarray:
         """Each subject's anomaly minus the median anomaly of its zone's other loggers (demand moves every
         anomaly alike, and one drifting peer cannot move the median), or minus the fit's prediction."""
+        own = anomaly[self.own]
+        if self.regression:
+            return np.where(np.isnan(own), np.nan, self._residuals(st, anomaly)[self.own])
+        peers = gather(anomaly, self.peers)
         enough = (count_rows(peers) >= self.rule.min_peers) & ~np.isnan(own)
-        if not self.regression:
-            return np.where(enough, own - nanmedian_rows(peers), np.nan)
-        padding = self.peers < 0
-        complete = enough & ~(np.isnan(peers) & ~padding).any(axis=1) & (st["fits"] >= self.fit_ready)
-        x = np.nan_to_num(peers)
-        pp = st["pp"] + np.eye(self.peers.shape[1]) * (1e-3 * _mean_diagonal(st["pp"]) + 1e-9)[:, None, None]
-        beta = np.linalg.solve(pp, st["ps"][..., None])[..., 0]
-        return np.where(complete, own - (beta * x).sum(axis=1), np.nan)
+        return np.where(enough, own - nanmedian_rows(peers), np.nan)
 
-    def _teach_fit(self, st: dict[str, Any], own: np.ndarray, peers: np.ndarray, rows: np.ndarray) -> None:
-        """Fold these subjects' calm buckets (all peers present) into the weighted least-squares sums."""
-        padding = self.peers[rows] < 0
-        ok = ~np.isnan(own[rows]) & ~(np.isnan(peers[rows]) & ~padding).any(axis=1)
-        rows = rows[ok]
-        if not len(rows):
-            return
-        x, y = np.nan_to_num(peers[rows]), own[rows]
-        a = np.maximum(self.a_fit, 1.0 / (st["fits"][rows] + 1.0))[:, None]  # a plain mean while young
-        st["pp"][rows] += a[..., None] * (x[:, :, None] * x[:, None, :] - st["pp"][rows])
-        st["ps"][rows] += a * (x * y[:, None] - st["ps"][rows])
-        st["fits"][rows] += 1
+    def _residuals(self, st: dict[str, Any], anomaly: np.ndarray) -> np.ndarray:
+        """Per member: its anomaly less its conditional mean given the zone's other present, taught loggers
+        ((Q a)_i / Q_ii with Q the inverse of their moment matrix); NaN where fewer than `min_peers` of them.
+        With a taught peer silent the prediction is looser (its variance 1/Q_ii grows), so the residual is
+        shrunk by the ratio of the two spreads: the profile that judges it was learned with every peer, and
+        a return transmitter read without its supply must not look drifted by the day's load."""
+        out = np.full(len(anomaly), np.nan)
+        for z, row in enumerate(self.zone_members):
+            slot = np.flatnonzero(row >= 0)
+            members = row[slot]
+            taught = np.diagonal(st["pairs"][z])[slot] >= self.fit_ready
+            use = ~np.isnan(anomaly[members]) & taught
+            if use.sum() < self.rule.min_peers + 1:
+                continue
+            q = _precision(st["moments"][z], slot[use])
+            qd = np.diagonal(q)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = np.where(qd > 0, (q @ anomaly[members[use]]) / qd, np.nan)  # pairs taught apart: not PD
+                if use.sum() < taught.sum():
+                    spread_all = 1.0 / np.diagonal(_precision(st["moments"][z], slot[taught]))
+                    r *= np.sqrt(np.clip(spread_all[use[taught]] * qd, 0.0, 1.0))
+            out[members[use]] = r
+        return out
+
+    def _teach_fit(self, st: dict[str, Any], anomaly: np.ndarray, quiet: np.ndarray) -> None:
+        """Fold this bucket into each zone's moments, for pairs of present loggers that are `quiet` (not a
+        subject under an alarm): a plain mean while a pair is young, then the weighted one."""
+        for z, row in enumerate(self.zone_members):
+            slot = np.flatnonzero(row >= 0)
+            members = row[slot]
+            ok = ~np.isnan(anomaly[members]) & quiet[members]
+            if ok.sum() == 0:
+                continue
+            k = slot[ok]
+            a = anomaly[members[ok]]
+            cell = np.ix_(k, k)
+            n = st["pairs"][z][cell]
+            w = np.maximum(self.a_fit, 1.0 / (n + 1.0))
+            st["moments"][z][cell] += w * (np.outer(a, a) - st["moments"][z][cell])
+            st["pairs"][z][cell] = n + 1
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         if not len(bucket.pressure):
             return None
-        own, peers = self._anomalies(st, bucket.pressure)
-        d = self._differences(st, own, peers)
+        anomaly = self._anomalies(st, bucket.pressure)
+        d = self._differences(st, anomaly)
         slots = np.flatnonzero(~np.isnan(d))
-        if self.regression:  # the fit learns from every calm bucket, also before it may score
-            unscored = np.flatnonzero(np.isnan(d) & (st["fits"] < self.fit_ready))
-            self._teach_fit(st, own, peers, unscored)
         if not len(slots):
+            if self.regression:  # nothing judged yet: every present logger teaches the fit
+                self._teach_fit(st, anomaly, np.ones(len(self.members), dtype=bool))
             return None
         x = d[slots]
         t = np.full(len(slots), bucket.end_ns, dtype=np.int64)
@@ -141,8 +166,10 @@ class PeerDeviationDetector(ZoneDetector):
         calm = ~ready | ((raw == 0) & (np.abs(zs[slots]) < self.levels.lowest() / 2))
         if calm.any():
             self.baseline.learn(st["baseline"], cell[calm], x[calm], self.baseline.alpha[slots[calm]])
-            if self.regression:
-                self._teach_fit(st, own, peers, slots[calm])
+        if self.regression:  # a subject under an alarm (or close to one) keeps out of the fit
+            quiet = np.ones(len(self.members), dtype=bool)
+            quiet[self.own[slots[~calm]]] = False
+            self._teach_fit(st, anomaly, quiet)
         # levels follow slowly, except a flagged subject's (a peer that is not a subject always follows)
         follow = ~np.isnan(bucket.pressure[self.members])
         follow[self.own[slots[~calm]]] = False
@@ -159,6 +186,7 @@ class PeerDeviationDetector(ZoneDetector):
                 f"limit {self.levels.threshold_for(grade):g}): transmitter drift or offset, or a leak right by it")
 
 
-def _mean_diagonal(m: np.ndarray) -> np.ndarray:
-    """Per stacked matrix, the mean of its diagonal: the ridge that keeps a fit on collinear peers solvable."""
-    return np.diagonal(m, axis1=-2, axis2=-1).mean(axis=-1) if m.shape[-1] else np.zeros(m.shape[0])
+def _precision(moments: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Inverse of the moments of loggers `k`, with a small ridge so collinear loggers stay solvable."""
+    m = moments[np.ix_(k, k)]
+    return np.linalg.inv(m + np.eye(len(k)) * (1e-3 * np.diagonal(m).mean() + 1e-9))

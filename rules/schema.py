@@ -191,6 +191,10 @@ class NightFlowRule(RuleBase):
         default="day_type", description="day_type: one baseline for weekday and one for weekend nights; "
         "weekday: the same weekday's recent nights (holidays as Sundays), day_type until one is learned")
     reference_weeks: int = Field(default=3, ge=1, le=8, description="same-weekday nights kept (weekday)")
+    unseen_weekday: Literal["day_type", "skip"] = Field(
+        default="day_type", description="weekday: what a night is judged against before its weekday has been "
+        "learned: the weekday/weekend baseline, or nothing (skip: no alarm in a zone's first week, when a "
+        "weekday whose nights run higher, such as Friday in some networks, would be a false one)")
 
     @field_validator("window", mode="before")
     @classmethod

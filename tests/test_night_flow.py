@@ -46,3 +46,18 @@ def test_a_leak_still_shows_against_the_same_weekday() -> None:
     flow = _inflow(22)
     flow[16 * PER_DAY:] += 4.0  # 20 % of the night flow from Wednesday of the third week
     assert _raised(flow, reference="weekday") == [16]  # that night, 04:00
+
+
+def test_with_unseen_weekday_skip_a_weekday_is_judged_only_once_it_has_been_seen() -> None:
+    flow = _inflow(22, wednesday_nights=1.2)
+    assert _raised(flow, reference="weekday", unseen_weekday="skip") == []  # not even its first Wednesday
+    flow[16 * PER_DAY:] += 4.0  # a leak in the third week still shows
+    assert _raised(flow, reference="weekday", unseen_weekday="skip") == [16]
+
+
+def test_with_unseen_weekday_skip_a_first_week_leak_waits_for_its_weekday_to_come_round() -> None:
+    flow = _inflow(22)
+    flow[3 * PER_DAY:] += 4.0  # from the first Thursday: that night is learned as Thursday's shape
+    assert _raised(flow, reference="weekday")[:1] == [3]  # judged against weekdays at once
+    # the cost of skipping: nothing in the zone's first week; the first Monday that was seen clean raises it
+    assert _raised(flow, reference="weekday", unseen_weekday="skip")[:1] == [7]

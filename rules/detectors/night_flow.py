@@ -5,7 +5,8 @@ Nights ending on a Saturday, a Sunday or a holiday (local) keep a baseline of th
 higher in real networks (late evenings), which a single baseline would either learn as drift or alarm on.
 With `reference: weekday` a night is compared with the same weekday's recent nights instead: each weekday's
 night has its own shape (Monday's is not Thursday's), and that repeating difference is most of what a
-weekday/weekend baseline mistakes for night-to-night noise.
+weekday/weekend baseline mistakes for night-to-night noise. Until a weekday has been seen its night is
+judged against the weekday/weekend baseline, or (`unseen_weekday: skip`) not at all.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class NightFlowDetector(ZoneDetector):
                 base = day_base.copy()
                 base[known] = np.nanmedian(same[known], axis=1)
         ready = st["nights"][slots, kind] >= self.rule.warmup_nights
+        if self.rule.reference == "weekday" and self.rule.unseen_weekday == "skip":
+            ready &= ~np.isnan(st["week"][slots, weekday]).all(axis=1)
         excess = x - base
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(np.abs(base) > 1e-9, excess / np.abs(base), np.inf * np.sign(excess))

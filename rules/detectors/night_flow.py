@@ -81,16 +81,16 @@ class NightFlowDetector(ZoneDetector):
         slots = np.flatnonzero(np.isfinite(night))
         kind, weekday = self._day_of(t)
         x, day_base = night[slots], st["base"][slots, kind]
+        by_weekday = self.rule.reference == "weekday"
+        same = st["week"][slots, weekday]
+        seen = ~np.isnan(same).all(axis=1)  # this weekday's nights learned before (weekday reference)
         base = day_base
-        if self.rule.reference == "weekday":
-            same = st["week"][slots, weekday]
-            known = ~np.isnan(same).all(axis=1)
-            if known.any():
-                base = day_base.copy()
-                base[known] = np.nanmedian(same[known], axis=1)
+        if by_weekday and seen.any():
+            base = day_base.copy()
+            base[seen] = np.nanmedian(same[seen], axis=1)
         ready = st["nights"][slots, kind] >= self.rule.warmup_nights
-        if self.rule.reference == "weekday" and self.rule.unseen_weekday == "skip":
-            ready &= ~np.isnan(st["week"][slots, weekday]).all(axis=1)
+        if by_weekday and self.rule.unseen_weekday == "skip":
+            ready &= seen
         excess = x - base
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(np.abs(base) > 1e-9, excess / np.abs(base), np.inf * np.sign(excess))
@@ -104,9 +104,8 @@ class NightFlowDetector(ZoneDetector):
         a = np.maximum(self.alpha, 1.0 / (n + 1.0))
         st["base"][slots, kind] = np.where(learn, np.where(n == 0, x, day_base + a * (x - day_base)), day_base)
         st["nights"][slots, kind] = n + learn
-        if self.rule.reference == "weekday":  # a weekday's first night is taken as its shape (commissioning)
-            first = np.isnan(st["week"][slots, weekday]).all(axis=1)
-            keep = (learn | first) & np.isfinite(x)
+        if by_weekday:  # a weekday's first night is taken as its shape (commissioning)
+            keep = (learn | ~seen) & np.isfinite(x)
             learned = slots[keep]
             pos = st["week_next"][learned, weekday]
             st["week"][learned, weekday, pos] = x[keep]

@@ -78,6 +78,24 @@ def score_case(label: str, catalog: Catalog, events: Sequence[LabelledEvent], an
     return CaseResult(label, "+".join(networks), len(catalog.zones), span_s, outcomes, list(alerts), false, benign)
 
 
+def zone_inflows(catalog: Catalog, sensor: np.ndarray, time_ns: np.ndarray, value: np.ndarray, *, start_ns: int,
+                 step_ns: int, steps: int) -> dict[str, np.ndarray]:
+    """Net inflow (inlets less outlets, mean per step) of every zone with an inlet meter, by zone key."""
+    out = {}
+    for i, zkey in enumerate(catalog.zones):
+        meters = np.flatnonzero((catalog.zone_code == i) & (catalog.quantity_code == FLOW)
+                                & np.isin(catalog.role_code, (_INLET, _OUTLET)))
+        if not (catalog.role_code[meters] == _INLET).any():
+            continue
+        total = np.zeros(steps)
+        for m in meters:
+            sel = sensor == m
+            mean = leakdb.resample_mean(time_ns[sel], value[sel], start_ns=start_ns, step_ns=step_ns, steps=steps)
+            total += mean if catalog.role_code[m] == _INLET else -mean
+        out[zkey] = total
+    return out
+
+
 def add_leakdb_grid(res: CaseResult, catalog: Catalog, events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan],
                     rule_kinds: dict[str, str], sensor: np.ndarray, time_ns: np.ndarray, value: np.ndarray, *,
                     first_ns: int, last_ns: int, utc_offset_s: int, grace_s: float) -> None:
@@ -94,6 +112,7 @@ def add_leakdb_grid(res: CaseResult, catalog: Catalog, events: Sequence[Labelled
     alarms = np.zeros_like(truth)
     mask = np.ones(truth.shape, dtype=bool)
     inflow = np.full(truth.shape, np.nan)
+    flows = zone_inflows(catalog, sensor, time_ns, value, start_ns=start, step_ns=step, steps=steps)
     grace = int(grace_s * 1e9)
     for i, zkey in enumerate(zones):
         network, zone = zkey.split("/", 1)
@@ -107,15 +126,9 @@ def add_leakdb_grid(res: CaseResult, catalog: Catalog, events: Sequence[Labelled
                 and rule_kinds.get(a.rule_id) not in SENSOR_HEALTH_KINDS]
         alarms[i] = leakdb.step_labels([a.start_ns for a in ours], [(a.end_ns or last_ns) + 1 for a in ours],
                                        start_ns=start, step_ns=step, steps=steps)
-        meters = np.flatnonzero((catalog.zone_code == i) & (catalog.quantity_code == FLOW)
-                                & np.isin(catalog.role_code, (_INLET, _OUTLET)))
-        if (catalog.role_code[meters] == _INLET).any():
-            total = np.zeros(steps)
-            for m in meters:
-                sel = sensor == m
-                mean = leakdb.resample_mean(time_ns[sel], value[sel], start_ns=start, step_ns=step, steps=steps)
-                total += mean if catalog.role_code[m] == _INLET else -mean
-            inflow[i] = total
+    for i, zkey in enumerate(zones):
+        if zkey in flows:
+            inflow[i] = flows[zkey]
     res.truth, res.alarms, res.mask, res.inflow = truth, alarms, mask, inflow
 
 

@@ -50,19 +50,19 @@ MORE_DEVELOPMENT: dict[Path, tuple[int, ...]] = {
 }
 
 
-def _scenario_doc(path: Path) -> dict:
+def scenario_doc(path: Path) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 def dev_seed(path: Path) -> int:
-    return int(_scenario_doc(path).get("seed", 0))
+    return int(scenario_doc(path).get("seed", 0))
 
 
 def cases(*, dev: bool = False, only: str | None = None) -> list[Case]:
     """The suite's cases: held-out seeds, or each file's own (development) seed with `dev`."""
     out = []
     for path, seeds in SUITE.items():
-        name = str(_scenario_doc(path).get("name", path.stem))
+        name = str(scenario_doc(path).get("name", path.stem))
         if only and only not in name:
             continue
         development = (dev_seed(path), *MORE_DEVELOPMENT.get(path, ()))

@@ -22,6 +22,7 @@ from rules.detectors.base import Detector, Evaluation, Layer, SensorDetector
 from rules.detectors.deadman import DeadmanDetector
 from rules.detectors.registry import DETECTORS
 from rules.detectors.zone import ZoneDetector
+from rules.explained import settle, standing, suppress
 from rules.levels import NO_TIME, TrackerState, track
 from rules.loader import RuleSet
 from rules.selection import select_sensors, select_zones
@@ -115,6 +116,11 @@ class Engine:
             self.sensor_rules.append(compiled)
             if isinstance(det, DeadmanDetector):
                 self.deadman_rules.append(compiled)
+        # a rule explained by others is judged after them in each bucket, so it sees their alarms of that bucket
+        self.zone_rules.sort(key=lambda c: bool(getattr(c.detector.rule, "explained_by", ())))
+        self.explainers: dict[str, list[CompiledRule]] = {
+            c.detector.rule.id: [e for e in self.zone_rules if e.detector.rule.id in c.detector.rule.explained_by]
+            for c in self.zone_rules if getattr(c.detector.rule, "explained_by", ())}
         self._names = [s.sensor_id for s in catalog.sensors]
         # zone detections are stamped at their bucket's end, which is final only `lateness` later
         self.detection_lag_ns = (self.zone_flows.width + self.zone_flows.lateness) if self.zone_rules else 0
@@ -313,10 +319,53 @@ class Engine:
                 if det.rule.id in state.failed:
                     continue
                 rs = state.rules[det.rule.id]
+                explainers = self.explainers.get(det.rule.id)
                 with self._guard(c, state, result):
+                    if not explainers:
+                        ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
+                        if ev is not None:
+                            self._emit(c, rs, ev, result.detections)
+                        continue
+                    # the rule is told which zones have an explaining alarm standing, and says in
+                    # extra["covered"] whether one stood while the evidence it judges came in
+                    now = self._covered(state, det, explainers)
+                    rs.detector["explainer_standing"][:] = now
+                    before = rs.tracker.level.copy()
                     ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
+                    then = now.copy()
                     if ev is not None:
+                        then[ev.slots] = ev.extra.get("covered", now[ev.slots])
+                        suppress(ev.raw, before[ev.slots], then[ev.slots], now[ev.slots])
+                        ev.extra["where"] = [self._explained_note(explainers) if then[s] else "" for s in ev.slots]
                         self._emit(c, rs, ev, result.detections)
+                    done = settle(rs.detector["explained"], before, rs.tracker.level, then, now)
+                    self._clear_explained(c, rs, done, bucket.end_ns, explainers, result.detections)
+
+    def _covered(self, state: EngineState, det: ZoneDetector, explainers: list[CompiledRule]) -> np.ndarray:
+        """Per slot of `det`: does an alarm of one of its explaining rules stand in that zone now?"""
+        alarms = [(e.detector.subjects, state.rules[e.detector.rule.id].tracker.level) for e in explainers
+                  if e.detector.rule.id not in state.failed]
+        return standing(len(self.catalog.zones), alarms)[det.subjects]
+
+    @staticmethod
+    def _explained_note(explainers: list[CompiledRule]) -> str:
+        ids = ", ".join(e.detector.rule.id for e in explainers)
+        return f"an alarm of {ids} stands in the zone: this is likely its water, and clears with it"
+
+    def _clear_explained(self, c: CompiledRule, rs: RuleState, slots: np.ndarray, t: int,
+                         explainers: list[CompiledRule], out: list[Detection]) -> None:
+        """End the alarms whose explanation ended (see rules/explained.py), as the rule's own clear."""
+        if not len(slots):
+            return
+        changed, _old, _new = track(rs.tracker, slots, np.full(len(slots), t, dtype=np.int64),
+                                    np.zeros(len(slots), dtype=np.int8), 0)
+        ids = ", ".join(e.detector.rule.id for e in explainers)
+        for i in np.flatnonzero(changed):
+            network, zone = self.catalog.zones[int(c.detector.subjects[slots[i]])].split("/", 1)
+            out.append(Detection(
+                rule_id=c.detector.rule.id, kind=c.detector.kind, network=network, zone=zone, subject=zone,
+                sensor_id=None, time_ns=t, transition="cleared", severity=None, value=0.0, score=0.0,
+                message=f"cleared with {ids}: the excess was that event's water, and it has ended"))
 
     # -- emission ---------------------------------------------------------------------------------
 

@@ -89,6 +89,30 @@ def default_rule_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def _explanation_errors(rules: Sequence[Rule], sources: dict[str, str]) -> list[InputError]:
+    """`explained_by` must name other zone rules of these files: a zone's alarm is explained by its zone."""
+    from rules.detectors.registry import DETECTORS
+    from rules.detectors.zone import ZoneDetector
+
+    kinds = {r.id: r.kind for r in rules}
+
+    def watches_zones(kind: str) -> bool:
+        cls = DETECTORS[kind]
+        return issubclass(cls, ZoneDetector) and not cls.sensor_subjects
+
+    errors = []
+    for rule in rules:
+        for other in getattr(rule, "explained_by", ()):
+            problem = ("names the rule itself" if other == rule.id else
+                       "is not a rule in these files" if other not in kinds else
+                       "" if watches_zones(kinds[other]) else
+                       f"is a {kinds[other]} rule, which watches sensors, not zones")
+            if problem:
+                errors.append(InputError(f"rule {rule.id!r}: explained_by {other!r} {problem}",
+                                         source=sources[rule.id], field="explained_by"))
+    return errors
+
+
 def load_rules(paths: Iterable[str | Path] | None = None) -> RuleSet:
     """Load and merge rule files (the shipped defaults when none are given); ids must be unique."""
     paths = list(paths) if paths else default_rule_paths()
@@ -120,6 +144,7 @@ def load_rules(paths: Iterable[str | Path] | None = None) -> RuleSet:
                 continue
             seen[rule.id] = source
             rules.append(rule)
+    errors += _explanation_errors(rules, seen)
     if errors:
         raise InputErrors(errors)
     return RuleSet(settings or Settings(), tuple(rules), tuple(str(p) for p in paths))

@@ -68,6 +68,9 @@ class Selector(Strict):
         return v
 
 
+_NOT_LEARNED = {"explained_by"}  # options that shape alerts, not what a rule learns: editing them keeps its state
+
+
 class RuleBase(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]*$", max_length=96)
     description: str = ""
@@ -80,7 +83,7 @@ class RuleBase(Strict):
         """Identifies the rule's definition; unchanged rules keep their learned state across reloads.
         Options left at their defaults are not part of it, so a release that adds an option (with a
         default that keeps the old behaviour) does not throw away every zone's learning."""
-        blob = json.dumps(self.model_dump(mode="json", exclude_defaults=True), sort_keys=True)
+        blob = json.dumps(self.model_dump(mode="json", exclude_defaults=True, exclude=_NOT_LEARNED), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -195,6 +198,10 @@ class NightFlowRule(RuleBase):
         default="day_type", description="weekday: what a night is judged against before its weekday has been "
         "learned: the weekday/weekend baseline, or nothing (skip: no alarm in a zone's first week, when a "
         "weekday whose nights run higher, such as Friday in some networks, would be a false one)")
+    explained_by: tuple[str, ...] = Field(
+        default=(), description="zone rules whose standing alarm explains a night's excess: a night raised while "
+        "one of them stands in the zone is that event's water (a burst running through the night) and clears "
+        "when they all have; the next night is judged afresh")
 
     @field_validator("window", mode="before")
     @classmethod

@@ -49,7 +49,11 @@ class NightFlowDetector(ZoneDetector):
         return {"night": np.full(1, -1, dtype=np.int64), "mnf": np.full(n, np.inf),
                 "base": np.full((n, 2), np.nan), "nights": np.zeros((n, 2), dtype=np.int32),
                 "week": np.full((n, 7, self.rule.reference_weeks), np.nan),
-                "week_next": np.zeros((n, 7), dtype=np.int32)}
+                "week_next": np.zeros((n, 7), dtype=np.int32),
+                # explained_by (rules/explained.py): set by the engine each bucket / kept over the night /
+                # this zone's alarm was raised under an explanation
+                "explainer_standing": np.zeros(n, dtype=bool), "covered_night": np.zeros(n, dtype=bool),
+                "explained": np.zeros(n, dtype=bool)}
 
     def _day_of(self, t: int) -> tuple[int, int]:
         """(1 if weekend or holiday else 0, weekday 0=Monday with holidays as Sunday) of the night that
@@ -71,6 +75,7 @@ class NightFlowDetector(ZoneDetector):
                 self._reset_night(st)
             x = bucket.net[self.subjects]
             st["mnf"] = np.fmin(st["mnf"], np.where(np.isnan(x), np.inf, x))
+            st["covered_night"] |= st["explainer_standing"]
         return out
 
     def _close_night(self, st: dict[str, Any], t: int, level: np.ndarray) -> Any:
@@ -110,13 +115,15 @@ class NightFlowDetector(ZoneDetector):
             pos = st["week_next"][learned, weekday]
             st["week"][learned, weekday, pos] = x[keep]
             st["week_next"][learned, weekday] = (pos + 1) % self.rule.reference_weeks
+        covered = st["covered_night"][slots].copy()  # an explaining alarm stood during this night's window
         self._reset_night(st)
         return Evaluation(slots, np.full(len(slots), t, dtype=np.int64), raw, x, ratio,
-                          {"baseline": base})
+                          {"baseline": base, "covered": covered})
 
     @staticmethod
     def _reset_night(st: dict[str, Any]) -> None:
         st["mnf"][:] = np.inf
+        st["covered_night"][:] = False
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"minimum night flow {value:.3g} m3/h is {score * 100:.0f}% above its learned baseline "

@@ -143,12 +143,17 @@ class Engine:
         st.last_t, st.watermark, st.first_wm = old.last_t, old.watermark, old.first_wm
         if old.zone_fingerprint == self.zone_fingerprint:
             st.zone_flows = old.zone_flows
+        kept = set()
         for rid, rs in st.rules.items():
             prev = old.rules.get(rid)
             if prev is not None and prev.fingerprint == rs.fingerprint:
                 st.rules[rid] = prev
+                kept.add(rid)
                 if rid in old.failed:
                     st.failed[rid] = old.failed[rid]
+        for rid, explainers in self.explainers.items():  # an explaining rule that starts over has no alarm
+            if rid in kept and any(e.detector.rule.id not in kept for e in explainers):  # left to end with
+                st.rules[rid].detector["explained"][:] = False
         return st
 
     # -- the step ---------------------------------------------------------------------------------
@@ -327,8 +332,11 @@ class Engine:
                             self._emit(c, rs, ev, result.detections)
                         continue
                     # the rule is told which zones have an explaining alarm standing, and says in
-                    # extra["covered"] whether one stood while the evidence it judges came in
+                    # extra["covered"] whether one stood when the evidence it judges was read
                     now = self._covered(state, det, explainers)
+                    if now is None:  # an explaining rule stopped: nothing can be explained, alarms hold
+                        rs.detector["explained"][:] = False
+                        now = np.zeros(len(det.subjects), dtype=bool)
                     rs.detector["explainer_standing"][:] = now
                     before = rs.tracker.level.copy()
                     ev = det.evaluate_bucket(rs.detector, bucket, rs.tracker.level)
@@ -336,15 +344,18 @@ class Engine:
                     if ev is not None:
                         then[ev.slots] = ev.extra.get("covered", now[ev.slots])
                         suppress(ev.raw, before[ev.slots], then[ev.slots], now[ev.slots])
-                        ev.extra["where"] = [self._explained_note(explainers) if then[s] else "" for s in ev.slots]
+                        raising = (ev.raw > 0) & (before[ev.slots] == 0) & then[ev.slots]
+                        ev.extra["where"] = [self._explained_note(explainers) if r else "" for r in raising]
                         self._emit(c, rs, ev, result.detections)
                     done = settle(rs.detector["explained"], before, rs.tracker.level, then, now)
                     self._clear_explained(c, rs, done, bucket.end_ns, explainers, result.detections)
 
-    def _covered(self, state: EngineState, det: ZoneDetector, explainers: list[CompiledRule]) -> np.ndarray:
-        """Per slot of `det`: does an alarm of one of its explaining rules stand in that zone now?"""
-        alarms = [(e.detector.subjects, state.rules[e.detector.rule.id].tracker.level) for e in explainers
-                  if e.detector.rule.id not in state.failed]
+    def _covered(self, state: EngineState, det: ZoneDetector, explainers: list[CompiledRule]) -> np.ndarray | None:
+        """Per slot of `det`: does an alarm of one of its explaining rules stand in that zone now? None when
+        one of them has stopped on an error: its alarms can no longer be read."""
+        if any(e.detector.rule.id in state.failed for e in explainers):
+            return None
+        alarms = [(e.detector.subjects, state.rules[e.detector.rule.id].tracker.level) for e in explainers]
         return standing(len(self.catalog.zones), alarms)[det.subjects]
 
     @staticmethod

@@ -89,12 +89,14 @@ def default_rule_paths() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _explanation_errors(rules: Sequence[Rule], sources: dict[str, str]) -> list[InputError]:
-    """`explained_by` must name other zone rules of these files: a zone's alarm is explained by its zone."""
+def explanation_errors(rules: Sequence[Rule], sources: dict[str, str]) -> list[InputError]:
+    """`explained_by` must name other zone rules (a zone's alarm is explained in its zone) that are not
+    explained themselves (the engine judges explained rules after all others, in one pass)."""
     from rules.detectors.registry import DETECTORS
     from rules.detectors.zone import ZoneDetector
 
     kinds = {r.id: r.kind for r in rules}
+    explained = {r.id for r in rules if getattr(r, "explained_by", ())}
 
     def watches_zones(kind: str) -> bool:
         cls = DETECTORS[kind]
@@ -105,8 +107,10 @@ def _explanation_errors(rules: Sequence[Rule], sources: dict[str, str]) -> list[
         for other in getattr(rule, "explained_by", ()):
             problem = ("names the rule itself" if other == rule.id else
                        "is not a rule in these files" if other not in kinds else
-                       "" if watches_zones(kinds[other]) else
-                       f"is a {kinds[other]} rule, which watches sensors, not zones")
+                       f"is a {kinds[other]} rule, which watches sensors, not zones"
+                       if not watches_zones(kinds[other]) else
+                       "is itself explained by others (no chains: name the rules that see the event)"
+                       if other in explained else "")
             if problem:
                 errors.append(InputError(f"rule {rule.id!r}: explained_by {other!r} {problem}",
                                          source=sources[rule.id], field="explained_by"))
@@ -144,7 +148,7 @@ def load_rules(paths: Iterable[str | Path] | None = None) -> RuleSet:
                 continue
             seen[rule.id] = source
             rules.append(rule)
-    errors += _explanation_errors(rules, seen)
+    errors += explanation_errors(rules, seen)
     if errors:
         raise InputErrors(errors)
     return RuleSet(settings or Settings(), tuple(rules), tuple(str(p) for p in paths))

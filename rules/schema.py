@@ -199,9 +199,9 @@ class NightFlowRule(RuleBase):
         "learned: the weekday/weekend baseline, or nothing (skip: no alarm in a zone's first week, when a "
         "weekday whose nights run higher, such as Friday in some networks, would be a false one)")
     explained_by: tuple[str, ...] = Field(
-        default=(), description="zone rules whose standing alarm explains a night's excess: a night raised while "
-        "one of them stands in the zone is that event's water (a burst running through the night) and clears "
-        "when they all have; the next night is judged afresh")
+        default=(), description="zone rules whose alarm explains a night's excess: a night raised while one of "
+        "them stood in the zone as its minimum was read is that event's water (a burst running through the "
+        "night) and clears when they all have; the next night is judged afresh")
 
     @field_validator("window", mode="before")
     @classmethod

@@ -442,6 +442,9 @@ def test_a_hand_edited_rules_file_is_adopted_as_a_version(tmp_path: Path) -> Non
     dup = STRICTER.replace("gas-lel", "low-pressure")
     with pytest.raises(Exception, match="duplicate rule id"):
         m.validate(dup)
+    unexplained = "rules:\n  - {id: mnf, kind: night_flow, explained_by: [nope]}\n"
+    with pytest.raises(Exception, match="explained_by 'nope' is not a rule in these files"):
+        m.validate(unexplained)  # the console checks what the loader would refuse on reload
 
 
 # -- the event stream ----------------------------------------------------------------------------------------------

@@ -36,11 +36,12 @@ def _at(day: int, hour: float) -> int:
     return day * PER_DAY + int(hour * 4)
 
 
-def _run(flow: np.ndarray, night: dict, batch: int | None = None,
-         restart_at: int | None = None) -> list[tuple[str, str, float, str]]:
+def _run(flow: np.ndarray, night: dict, batch: int | None = None, restart_at: int | None = None,
+         night_first: bool = False) -> list[tuple[str, str, float, str]]:
     """(rule, transition, days since the first Monday, message) of every detection; `restart_at`: the
     engine is snapshotted after that many readings and a new one goes on from the snapshot."""
-    eng = Engine(catalog(*ZONE), ruleset(BURST, night, settings=SETTINGS))
+    rules = (night, BURST) if night_first else (BURST, night)
+    eng = Engine(catalog(*ZONE), ruleset(*rules, settings=SETTINGS))
     state = eng.new_state()
     b = series_batch(eng.catalog, {"FI": flow}, step_ns=STEP, t0=MONDAY_CST)
     size = batch or len(b)
@@ -48,7 +49,7 @@ def _run(flow: np.ndarray, night: dict, batch: int | None = None,
     out = []
     for start, end in zip(cuts, [*cuts[1:], len(b)], strict=True):
         if start == restart_at:
-            eng = Engine(catalog(*ZONE), ruleset(BURST, night, settings=SETTINGS))
+            eng = Engine(catalog(*ZONE), ruleset(*rules, settings=SETTINGS))
             state, _ = snapshot.from_bytes(snapshot.to_bytes(state, engine=eng), eng)
         out += eng.step(state, b.take(slice(start, end))).detections
     return [(d.rule_id, d.transition, round((d.time_ns - MONDAY_CST) / DAY_NS, 3), d.message) for d in out]
@@ -103,6 +104,50 @@ def test_a_night_raised_without_a_standing_burst_is_not_explained():
     assert night[:1] == [("raised", pytest.approx(10 + 4 / 24, abs=0.01))] and len(night) == 1
 
 
+def test_a_burst_repaired_early_in_the_window_leaves_the_night_to_a_leak_it_did_not_explain():
+    flow = _inflow(14)
+    flow[_at(9, 20):] += 6.0  # a leak
+    flow[_at(9, 22):_at(10, 2.5)] += 40.0  # and a burst repaired at 02:30: the minimum is read after it
+    night = _night(_run(flow, {**NIGHT, "explained_by": ["burst"]}))
+    assert night == [("raised", pytest.approx(10 + 4 / 24, abs=0.01))]  # raised that night, and held
+
+
+def test_an_alarm_escalating_during_a_burst_is_not_taken_for_its_water():
+    flow = _inflow(14)
+    flow[_at(9, 20):] += 6.0  # a leak raised on its own the first night (30 % over)
+    flow[_at(10, 20):_at(11, 10)] += 40.0  # a burst through the next night escalates it
+    rule = {**NIGHT, "increase": {"yellow": 0.2, "red": 1.0}, "explained_by": ["burst"]}
+    dets = [d for d in _run(flow, rule) if d[0] == "mnf"]
+    assert [(tr, t) for _, tr, t, _ in dets] == [("raised", pytest.approx(10 + 4 / 24, abs=0.01)),
+                                                 ("escalated", pytest.approx(11 + 4 / 24, abs=0.01)),
+                                                 ("deescalated", pytest.approx(12 + 4 / 24, abs=0.01))]
+    # the leak's alarm is not the burst's: not said to be, and not cleared with it at 10:00
+    assert "stands in the zone" not in dets[1][3]
+
+
+def test_an_explaining_rule_that_stops_on_an_error_leaves_the_alarm_standing(monkeypatch: pytest.MonkeyPatch):
+    from rules.detectors.zone_balance import ZoneBalanceDetector
+
+    real = ZoneBalanceDetector.evaluate_bucket
+
+    def breaks_after_the_night(self, st, bucket, level):
+        if bucket.end_ns >= MONDAY_CST + int((10 + 6 / 24) * DAY_NS):
+            raise RuntimeError("sensor table corrupt")
+        return real(self, st, bucket, level)
+
+    monkeypatch.setattr(ZoneBalanceDetector, "evaluate_bucket", breaks_after_the_night)
+    night = _night(_run(_burst_through_the_night(), {**NIGHT, "explained_by": ["burst"]}))
+    # its alarm can no longer be read, so the night is not cleared "with" it: the next night decides
+    assert night == [("raised", pytest.approx(10 + 4 / 24, abs=0.01)),
+                     ("cleared", pytest.approx(11 + 4 / 24, abs=0.01))]
+
+
+def test_the_rule_order_in_the_file_does_not_matter():
+    flow = _burst_through_the_night()
+    rule = {**NIGHT, "explained_by": ["burst"]}
+    assert sorted(_run(flow, rule, night_first=True)) == sorted(_run(flow, rule))
+
+
 def test_linking_gives_the_same_detections_however_the_stream_is_cut():
     flow = _burst_through_the_night()
     rule = {**NIGHT, "explained_by": ["burst"]}
@@ -125,6 +170,7 @@ def test_editing_explained_by_keeps_what_the_rule_learned():
     (["nope"], "explained_by 'nope' is not a rule in these files"),
     (["mnf"], "explained_by 'mnf' names the rule itself"),
     (["hi"], "explained_by 'hi' is a threshold rule, which watches sensors, not zones"),
+    (["other"], "explained_by 'other' is itself explained by others"),
 ])
 def test_explained_by_must_name_another_zone_rule(tmp_path: Path, names: list[str], problem: str):
     path = tmp_path / "rules.yaml"
@@ -132,6 +178,7 @@ def test_explained_by_must_name_another_zone_rule(tmp_path: Path, names: list[st
         "rules:\n"
         "  - {id: mnf, kind: night_flow, explained_by: " + str(names).replace("'", "") + "}\n"
         "  - {id: hi, kind: threshold, high: 5}\n"
-        "  - {id: burst, kind: zone_balance}\n", encoding="utf-8")
+        "  - {id: burst, kind: zone_balance}\n"
+        "  - {id: other, kind: night_flow, explained_by: [burst]}\n", encoding="utf-8")
     with pytest.raises(InputErrors, match=problem):
         load_rules([path])

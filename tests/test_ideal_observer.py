@@ -16,6 +16,7 @@ from bench.detection.ideal import (
     measure_noise,
     phi,
     slow_leak_evidence,
+    z_for,
     z_of,
 )
 from sentinel.events import LabelledEvent
@@ -72,10 +73,23 @@ def test_slow_leak_evidence_grows_with_time_and_scales_with_the_leak():
 
 def test_a_bigger_leak_is_found_sooner_and_a_tiny_one_never():
     noise = diurnal_zone()
-    z = z_of(0.01)
-    large, medium = hours_to_detect(noise, leak(0.12, 4), z), hours_to_detect(noise, leak(0.06, 5), z)
+    large, medium = hours_to_detect(noise, leak(0.12, 4), 0.25), hours_to_detect(noise, leak(0.06, 5), 0.25)
     assert large is not None and medium is not None and large < medium
-    assert hours_to_detect(noise, leak(0.001, 2), z) is None
+    assert hours_to_detect(noise, leak(0.001, 2), 0.25) is None
+    assert hours_to_detect(noise, leak(0.06, 5), 1.0) <= medium  # a looser false-alert budget is never slower
+
+
+def test_the_evidence_needed_follows_the_false_alerts_a_deadline_can_hold():
+    # one false alert per zone-week over a 48-hour deadline: on 48/168 of leak-free windows at most
+    assert z_for(1.0, 48 * 3600) == pytest.approx(z_of(48 / 168))
+    assert z_for(0.25, 15 * 60) > z_for(0.25, 48 * 3600)  # a short deadline must be sure sooner
+
+
+def test_slow_leak_evidence_without_drift_is_the_leak_over_the_half_hour_noise():
+    noise = flat_zone(white=3.0)  # 3 m3/h per 5-minute reading: sqrt(6) less on a 30-minute mean
+    d = slow_leak_evidence(noise, START_NS, 0.05, 86400, 3 * 3600)
+    means = 5.0 * (np.arange(6) + 0.5) * 1800 / 86400  # the leak's flow at each half hour's middle
+    assert d == pytest.approx(math.sqrt(np.sum((means / (3.0 / math.sqrt(6))) ** 2)), rel=1e-9)
 
 
 def test_measure_noise_recovers_the_profile_and_the_white_noise_of_a_known_series():

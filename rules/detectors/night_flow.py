@@ -50,8 +50,8 @@ class NightFlowDetector(ZoneDetector):
                 "base": np.full((n, 2), np.nan), "nights": np.zeros((n, 2), dtype=np.int32),
                 "week": np.full((n, 7, self.rule.reference_weeks), np.nan),
                 "week_next": np.zeros((n, 7), dtype=np.int32),
-                # explained_by (rules/explained.py): set by the engine each bucket / kept over the night /
-                # this zone's alarm was raised under an explanation
+                # explained_by (rules/explained.py): set by the engine each bucket / standing when the
+                # night's minimum was read / this zone's alarm was raised under an explanation
                 "explainer_standing": np.zeros(n, dtype=bool), "covered_night": np.zeros(n, dtype=bool),
                 "explained": np.zeros(n, dtype=bool)}
 
@@ -74,8 +74,11 @@ class NightFlowDetector(ZoneDetector):
                 st["night"][0] = night
                 self._reset_night(st)
             x = bucket.net[self.subjects]
-            st["mnf"] = np.fmin(st["mnf"], np.where(np.isnan(x), np.inf, x))
-            st["covered_night"] |= st["explainer_standing"]
+            lower = x < st["mnf"]  # NaN compares False: a missing bucket is not the night's minimum
+            st["mnf"] = np.where(lower, x, st["mnf"])
+            # was an explaining alarm standing when the night's minimum was read? only then is it that
+            # event's water (a burst repaired at 02:30 leaves the minimum to the clean half of the window)
+            st["covered_night"] = np.where(lower, st["explainer_standing"], st["covered_night"])
         return out
 
     def _close_night(self, st: dict[str, Any], t: int, level: np.ndarray) -> Any:
@@ -115,7 +118,7 @@ class NightFlowDetector(ZoneDetector):
             pos = st["week_next"][learned, weekday]
             st["week"][learned, weekday, pos] = x[keep]
             st["week_next"][learned, weekday] = (pos + 1) % self.rule.reference_weeks
-        covered = st["covered_night"][slots].copy()  # an explaining alarm stood during this night's window
+        covered = st["covered_night"][slots].copy()  # an explaining alarm stood at this night's minimum
         self._reset_night(st)
         return Evaluation(slots, np.full(len(slots), t, dtype=np.int64), raw, x, ratio,
                           {"baseline": base, "covered": covered})

@@ -22,7 +22,7 @@ from typing import Any
 
 from alerts.model import Alert
 from rules.engine import Engine
-from rules.loader import RuleSet, load_rules, parse_rule_file
+from rules.loader import RuleSet, explanation_errors, load_rules, parse_rule_file
 from rules.schema import Rule, Settings
 from sentinel.catalog import Catalog
 from sentinel.console.ops_db import Activation, OpsDB, RuleVersion
@@ -220,6 +220,7 @@ class RulesManager:
                 continue
             seen[rule.id] = source
             rules.append(rule)
+        errors += explanation_errors([*rules, *(others.rules if others else ())], seen)
         if errors:
             raise RulesInvalid(errors)
         if settings is None and others is not None:

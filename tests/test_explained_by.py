@@ -142,6 +142,22 @@ def test_an_explaining_rule_that_stops_on_an_error_leaves_the_alarm_standing(mon
                      ("cleared", pytest.approx(11 + 4 / 24, abs=0.01))]
 
 
+def test_an_explaining_rule_reloaded_with_new_settings_starts_over_and_the_alarm_holds():
+    flow = _burst_through_the_night()
+    night = {**NIGHT, "explained_by": ["burst"]}
+    eng = Engine(catalog(*ZONE), ruleset(BURST, night, settings=SETTINGS))
+    state = eng.new_state()
+    b = series_batch(eng.catalog, {"FI": flow}, step_ns=STEP, t0=MONDAY_CST)
+    cut = _at(10, 6)  # after the night was raised under the burst, before the repair
+    first = eng.step(state, b.take(slice(0, cut))).detections
+    assert [d.transition for d in first if d.rule_id == "mnf"] == ["raised"]
+    edited = Engine(catalog(*ZONE), ruleset({**BURST, "z": 4.5}, night, settings=SETTINGS))
+    state = edited.adopt(state)  # the burst rule starts over: it has no alarm left to end with
+    rest = edited.step(state, b.take(slice(cut, len(b)))).detections
+    assert [(d.transition, round((d.time_ns - MONDAY_CST) / DAY_NS, 2)) for d in rest if d.rule_id == "mnf"] \
+        == [("cleared", 11.17)]  # the next night decides, as without explained_by
+
+
 def test_the_rule_order_in_the_file_does_not_matter():
     flow = _burst_through_the_night()
     rule = {**NIGHT, "explained_by": ["burst"]}

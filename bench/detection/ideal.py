@@ -28,6 +28,7 @@ import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -38,7 +39,8 @@ STEP_S = 300  # the suite's sensor interval
 SLOT_S = 1800  # profile and slow-leak grid
 WEEK_S = 7 * 86400
 PRE_ONSET_S = 48 * 3600  # quiet data before a slow leak that the observer also sees
-Z_POWER_80 = 0.8416  # Phi^-1(0.8)
+NORMAL = NormalDist()
+Z_POWER_80 = NORMAL.inv_cdf(0.8)
 DEMAND_LEVEL_CORRELATION_S = 86400.0  # simulators/water_wntr/demands.py: demand_level's one-day OU process
 
 
@@ -56,28 +58,28 @@ class ZoneNoise:
     def mean(self) -> float:
         return float(self.profile.mean())
 
-    def slot(self, t_ns: np.ndarray | int) -> np.ndarray:
-        local = np.asarray(t_ns, dtype=np.int64) // 1_000_000_000 + self.utc_offset_s
-        return (local % WEEK_S) // SLOT_S
+    def local_s(self, t_ns: np.ndarray | int) -> np.ndarray:
+        """Local seconds since 1970 (the profile and the noise follow local time)."""
+        return np.asarray(t_ns, dtype=np.int64) // 1_000_000_000 + self.utc_offset_s
 
     def hour(self, t_ns: np.ndarray | int) -> np.ndarray:
-        local = np.asarray(t_ns, dtype=np.int64) // 1_000_000_000 + self.utc_offset_s
-        return (local % 86400) // 3600
+        return (self.local_s(t_ns) % 86400) // 3600
+
+    def expected(self, t_ns: np.ndarray, shift_s: int = 0) -> np.ndarray:
+        """The profile at `t_ns` + `shift_s`, interpolated between the 30-minute slots' middles."""
+        centres = np.arange(len(self.profile)) * SLOT_S + SLOT_S / 2
+        return np.interp((self.local_s(t_ns) + shift_s) % WEEK_S, centres, self.profile, period=WEEK_S)
 
 
 def phi(x: float) -> float:
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+    return NORMAL.cdf(x)
 
 
 def z_of(alpha: float) -> float:
     """One-sided normal quantile: the evidence a test needs to keep its false alarms at alpha."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    lo, hi = -10.0, 10.0
-    for _ in range(200):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if phi(mid) < 1 - alpha else (lo, mid)
-    return (lo + hi) / 2
+    return NORMAL.inv_cdf(1 - alpha)
 
 
 def measure_noise(time_ns: np.ndarray, inflow: np.ndarray, quiet: np.ndarray, *, daily_sd: float, tau_s: float,
@@ -87,7 +89,7 @@ def measure_noise(time_ns: np.ndarray, inflow: np.ndarray, quiet: np.ndarray, *,
     if ok.sum() < 2 * WEEK_S // STEP_S // 3:
         raise ValueError("too little quiet data to learn a weekly profile (need about two thirds of a week)")
     proto = ZoneNoise(np.zeros(336), np.zeros(24), daily_sd, tau_s, utc_offset_s)
-    slot = proto.slot(time_ns)
+    slot = (proto.local_s(time_ns) % WEEK_S) // SLOT_S
     # 30-minute means first (6 readings), then the median over the weeks of each slot
     block = time_ns // (SLOT_S * 1_000_000_000)
     _, first, inv = np.unique(block, return_index=True, return_inverse=True)
@@ -102,10 +104,7 @@ def measure_noise(time_ns: np.ndarray, inflow: np.ndarray, quiet: np.ndarray, *,
         good = ~np.isnan(profile)
         profile = np.interp(idx, idx[good], profile[good], period=336)
     # white noise: first differences of the reading less the profile (interpolated to the reading's time)
-    local_s = (time_ns // 1_000_000_000 + utc_offset_s) % WEEK_S
-    centres = np.arange(336) * SLOT_S + SLOT_S / 2
-    expected = np.interp(local_s, centres, profile, period=WEEK_S)
-    resid = inflow - expected
+    resid = inflow - ZoneNoise(profile, proto.white_sd, daily_sd, tau_s, utc_offset_s).expected(time_ns)
     step_ok = ok[1:] & ok[:-1] & (np.diff(time_ns) == STEP_S * 1_000_000_000)
     diff = np.diff(resid)[step_ok]
     hours = proto.hour(time_ns[1:][step_ok])
@@ -122,9 +121,7 @@ def matched_filter(noise: ZoneNoise, start_ns: int, signal: np.ndarray, step_s: 
     n_pre = pre_s // step_s
     k = np.arange(-n_pre, len(signal))
     t_ns = start_ns + k * step_s * 1_000_000_000
-    local_s = (t_ns // 1_000_000_000 + noise.utc_offset_s + step_s // 2) % WEEK_S
-    centres = np.arange(336) * SLOT_S + SLOT_S / 2
-    e = np.interp(local_s, centres, noise.profile, period=WEEK_S)
+    e = noise.expected(t_ns, step_s // 2)  # at the middle of each mean
     s = np.concatenate([np.zeros(n_pre), signal])
     mid_s = (k + 0.5) * step_s
     cov = noise.daily_sd**2 * np.outer(e, e) * np.exp(-np.abs(mid_s[:, None] - mid_s[None, :]) / noise.tau_s)

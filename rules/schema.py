@@ -268,6 +268,11 @@ class InflowExcessRule(RuleBase):
     halflife: Duration = Field(default=7 * 86400.0, gt=0, description="how fast the estimate's spread is learned")
     max_pause: Duration = Field(default=7 * 86400.0, gt=0, description="after this long without a normal fit "
                                 "the profile learns again: a lasting change becomes the new normal")
+    scale: Literal["daily", "drift"] = Field(
+        default="daily", description="daily: one demand scale per day, blended between middays; drift: a scale "
+        "wandering by `drift` with a correlation time of `drift_time`, weighed out of the excess (GLS)")
+    drift: float = Field(default=0.03, gt=0, le=0.5, description="drift: the demand scale's spread, as a share")
+    drift_time: Duration = Field(default=86400.0, gt=0, description="drift: how long the scale's wander lasts")
 
 
 class PeerDeviationRule(RuleBase):

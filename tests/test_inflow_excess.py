@@ -147,3 +147,41 @@ def test_rule_files_are_checked() -> None:
     doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, every: 2d}\n"
     with pytest.raises(InputErrors, match=r"\(leak\) every: .*less than or equal to 86400"):
         parse_rule_file(doc, "water.yaml")
+
+
+def _wander(n: int, seed: int, sd: float = 0.03, days: float = 1.0) -> np.ndarray:
+    """A demand scale drifting around 1 (Ornstein-Uhlenbeck: `sd`, correlation time `days`), per 5 minutes:
+    weather does not keep to calendar days."""
+    rng = np.random.default_rng(seed)
+    keep = np.exp(-1.0 / (days * PER_DAY))
+    kicks = rng.normal(0.0, sd * np.sqrt(1.0 - keep**2), n)
+    out = np.empty(n)
+    out[0] = rng.normal(0.0, sd)
+    for i in range(1, n):
+        out[i] = keep * out[i - 1] + kicks[i]
+    return 1.0 + out
+
+
+def test_a_drifting_demand_is_weighed_out_and_a_slow_leak_found_sooner_than_with_a_scale_a_day() -> None:
+    hours: dict[str, list[float]] = {"daily": [], "drift": []}
+    start = 15 * PER_DAY
+    for seed in (1, 2, 3, 4):
+        flow = _inflow(24, seed=seed, day_scale=dict.fromkeys(range(24), 1.0)) * _wander(24 * PER_DAY, seed + 100)
+        leak = flow + 0.06 * 60 * np.clip((np.arange(len(flow)) - start) / (3 * PER_DAY), 0, 1)
+        for scale in hours:
+            engine = _engine(scale=scale, z={"yellow": 3, "orange": 8})
+            assert _raised(_run(engine, flow)) == []  # the drift alone is no leak, at the lower limit too
+            raised = _raised(_run(engine, leak))
+            assert len(raised) == 1
+            hours[scale].append((raised[0].time_ns - (MONDAY + start * STEP)) / (60 * MIN))
+    sooner = np.subtract(hours["daily"], hours["drift"])
+    assert (sooner >= 0).all() and sooner.sum() >= 12, hours
+
+
+def test_the_drift_model_is_checked() -> None:
+    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, scale: weekly}\n"
+    with pytest.raises(InputErrors, match=r"\(leak\) scale: .*'daily' or 'drift'"):
+        parse_rule_file(doc, "water.yaml")
+    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, scale: drift, drift: 0}\n"
+    with pytest.raises(InputErrors, match=r"\(leak\) drift: .*greater than 0"):
+        parse_rule_file(doc, "water.yaml")

@@ -15,6 +15,12 @@ Refitted every hour, so a slow leak shows within a day or two of reaching a few 
 inflow. Hours of something else (a hydrant draw, a burst) are left out of the fit by robust trimming:
 they are other rules' business.
 
+With `scale: drift` the scale is not fitted knot by knot but weighed out: it wanders around its mean by
+`drift` with a correlation time of `drift_time` (weather drifts, it does not keep to days), and L comes
+from generalised least squares on hourly means of the rows the daily fit kept (so its trimming of bursts
+and hydrant draws still holds). A daily knot either lags the drift or, given more knots, swallows the
+leak; weighing the drift out pins L down with what the profile's shape tells apart from it.
+
 L is graded in standard deviations of its own estimate, learned on the fits below the lowest limit (a
 big zone averages its customers' noise away, a small one does not), and must also be `min_ratio` of the
 zone's usual inflow. A profile too flat to tell a scale from a constant is not judged. The profile learns
@@ -149,9 +155,33 @@ class InflowExcessDetector(ZoneDetector):
         if not settled.all():
             coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, keep, floor), floor)
         resid = x - design @ coef
+        if self.rule.scale == "drift":
+            excess, error = self._drift_fit(x[keep], r[keep], when[keep], resid[keep], float(np.mean(coef[:-1])), floor)
+            return excess, error, ~keep & (resid > 0)
         dof = max(1, int(keep.sum()) - design.shape[1])
         cov = np.linalg.pinv(design[keep].T @ design[keep]) * float(resid[keep] @ resid[keep]) / dof
         return float(coef[-1]), float(np.sqrt(max(cov[-1, -1], 0.0))), ~keep & (resid > 0)
+
+    def _drift_fit(self, x: np.ndarray, r: np.ndarray, when: np.ndarray, resid: np.ndarray, scale: float,
+                   floor: float) -> tuple[float, float]:
+        """(L, its standard error) of x = a(t) r + L by generalised least squares, the scale a wandering
+        around its mean by `drift` with correlation exp(-|dt| / drift_time) and weighed out rather than
+        fitted knot by knot: a knot a day either lags the weather's drift or, given more knots, swallows
+        the leak. The rows' own noise is the spread of the daily fit's residuals from bucket to bucket."""
+        step = np.diff(resid)
+        spread = 1.4826 * float(np.median(np.abs(step - np.median(step)))) / np.sqrt(2.0) if len(step) else 0.0
+        white = max(spread, floor)
+        # hourly means: the scale barely moves within an hour, and a 48 x 48 system is cheap at every refit
+        hour, rows = np.unique(np.floor(when * 24.0), return_inverse=True)
+        count = np.bincount(rows)
+        x, r = np.bincount(rows, weights=x) / count, np.bincount(rows, weights=r) / count
+        lag = np.abs(hour[:, None] - hour[None, :]) * 3600.0 / self.rule.drift_time
+        cov = (self.rule.drift * scale) ** 2 * np.outer(r, r) * np.exp(-lag) + np.diag(white**2 / count)
+        design = np.column_stack([r, np.ones(len(x))])
+        weighed = np.linalg.solve(cov, np.column_stack([design, x]))
+        info = design.T @ weighed[:, :2]
+        beta = np.linalg.solve(info, design.T @ weighed[:, 2])
+        return float(beta[1]), float(np.sqrt(max(np.linalg.inv(info)[1, 1], 0.0)))
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         b = bucket.bucket
@@ -184,7 +214,7 @@ class InflowExcessDetector(ZoneDetector):
             st["ring"][i, odd % self.size] = np.nan
         mean = np.array([float(np.abs(rs[i, usable[i]]).mean()) for i in slots]) + 1e-9  # the zone's size
         # a profile too flat to tell a scale from a constant (or a zone passing water on) cannot be judged
-        resolved = error <= self.rule.min_ratio * mean / 2
+        resolved = error <= self.rule.min_ratio * mean * (1.0 if self.rule.scale == "drift" else 0.5)
         slots, excess, mean = slots[resolved], excess[resolved], mean[resolved]
         if not len(slots):
             return None

@@ -65,7 +65,11 @@ def on_benign_anomalies(alerts: Sequence[AlertSpan], anomalies: Sequence[Labelle
 
 def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *,
                  grace_s: float) -> tuple[dict[str, list[AlertSpan]], list[AlertSpan]]:
-    """(the alerts matching each event, by event id; the alerts matching none: the false ones)."""
+    """(the alerts matching each event, by event id; the alerts matching none: the false ones).
+
+    An alert starting in the windows of several events of its zone is credited to the one that began
+    last: a burst's alarm during a slow leak is the burst's, and does not also detect the leak around it
+    (nor a sensor fault's alarm the leak it happened during)."""
     grace = int(grace_s * 1e9)
     by_zone: dict[tuple[str, str], list[LabelledEvent]] = defaultdict(list)
     for ev in events:
@@ -73,12 +77,11 @@ def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *
     hits: dict[str, list[AlertSpan]] = defaultdict(list)
     false_alerts = []
     for a in alerts:
-        matched = False
-        for ev in by_zone.get((a.network, a.zone), ()):
-            if ev.start_ns <= a.start_ns <= ev.end_ns + grace:
-                hits[ev.event_id].append(a)
-                matched = True
-        if not matched:
+        zone_events = by_zone.get((a.network, a.zone), ())
+        open_events = [ev for ev in zone_events if ev.start_ns <= a.start_ns <= ev.end_ns + grace]
+        if open_events:
+            hits[max(open_events, key=lambda ev: (ev.start_ns, ev.event_id)).event_id].append(a)
+        else:
             false_alerts.append(a)
     return hits, false_alerts
 

@@ -466,3 +466,16 @@ def test_calendar_of_gives_local_dates_of_holidays_only() -> None:
     assert calendar_of(anomalies, 8) == (datetime.date(2025, 5, 1), datetime.date(2025, 5, 22))
     assert calendar_of(anomalies[:1], 0) == (datetime.date(2025, 5, 21),)
     assert calendar_of(anomalies[3:], 8) == ()
+
+
+def test_an_alert_during_two_events_of_a_zone_detects_the_one_that_began_last() -> None:
+    leak = event("L1", "DMA1", "slow_leak", T0, T0 + 3 * DAY, "large incipient leak at a service pipe")
+    burst = event("B1", "DMA1", "burst", T0 + DAY, T0 + DAY + 2 * HOUR, "small burst on a service pipe")
+    fingerprint = alert("A1", "DMA1", T0 + DAY + 10 * MIN, T0 + DAY + 2 * HOUR)  # the burst's alarm
+    excess = alert("A2", "DMA1", T0 + 2 * DAY, None)  # after the burst's end and grace: the leak's
+    res = scores.score_case("toy@1", TWO_ZONES, [leak, burst], [], [fingerprint, excess], span_s=WEEK_S,
+                            grace_s=3600)
+    found = {o.event.event_id: o for o in res.outcomes}
+    assert found["B1"].first_alert is fingerprint and found["B1"].matched_alerts == 1
+    assert found["L1"].first_alert is excess and found["L1"].time_to_detect_s == 2 * DAY / 1e9
+    assert res.false_alerts == []

@@ -274,6 +274,14 @@ class InflowExcessRule(RuleBase):
     drift: float = Field(default=0.03, gt=0, le=0.5, description="drift: the demand scale's spread, as a share")
     drift_time: Duration = Field(default=86400.0, gt=0, description="drift: how long the scale's wander lasts")
 
+    @model_validator(mode="after")
+    def _drift_options_need_drift(self) -> InflowExcessRule:
+        stray = sorted({"drift", "drift_time"} & self.model_fields_set) if self.scale != "drift" else []
+        if stray:
+            verb = "apply" if len(stray) > 1 else "applies"
+            raise ValueError(f"{' and '.join(f'`{o}`' for o in stray)} {verb} only with `scale: drift`")
+        return self
+
 
 class PeerDeviationRule(RuleBase):
     """A pressure logger parting from the other loggers of its zone: its difference to their median

@@ -7,7 +7,7 @@ and its end plus a grace period; every alert that matches no event is a false al
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +15,12 @@ import numpy as np
 from sentinel.events import LabelledEvent
 
 WEEK_S = 7 * 86400.0
+# which event kinds a rule kind is meant to find: the tie-break when an alert starts during several events
+MEANT_FOR: dict[str, frozenset[str]] = {
+    "burst_fingerprint": frozenset({"burst"}),
+    "inflow_excess": frozenset({"slow_leak"}),
+    "night_flow": frozenset({"slow_leak"}),
+}
 
 
 @dataclass(frozen=True)
@@ -63,13 +69,14 @@ def on_benign_anomalies(alerts: Sequence[AlertSpan], anomalies: Sequence[Labelle
     return [a for a in alerts if any(touches(a, an) for an in anomalies)]
 
 
-def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *,
-                 grace_s: float) -> tuple[dict[str, list[AlertSpan]], list[AlertSpan]]:
+def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, grace_s: float,
+                 rule_kinds: Mapping[str, str] | None = None) -> tuple[dict[str, list[AlertSpan]], list[AlertSpan]]:
     """(the alerts matching each event, by event id; the alerts matching none: the false ones).
 
-    An alert starting in the windows of several events of its zone is credited to the one that began
-    last: a burst's alarm during a slow leak is the burst's, and does not also detect the leak around it
-    (nor a sensor fault's alarm the leak it happened during)."""
+    An alert starting in the windows of several events of its zone is credited to one: to an event its
+    rule is meant for (`MEANT_FOR`, given the rules' kinds by id), else to the one that began last. So a
+    burst's alarm during a slow leak is the burst's and does not also detect the leak around it, and a
+    leak rule's alarm that happens to start during a burst is the leak's."""
     grace = int(grace_s * 1e9)
     by_zone: dict[tuple[str, str], list[LabelledEvent]] = defaultdict(list)
     for ev in events:
@@ -80,16 +87,19 @@ def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *
         zone_events = by_zone.get((a.network, a.zone), ())
         open_events = [ev for ev in zone_events if ev.start_ns <= a.start_ns <= ev.end_ns + grace]
         if open_events:
-            hits[max(open_events, key=lambda ev: (ev.start_ns, ev.event_id)).event_id].append(a)
+            meant = MEANT_FOR.get((rule_kinds or {}).get(a.rule_id, ""), frozenset())
+            hits[max(open_events, key=lambda ev: (ev.kind in meant, ev.start_ns, ev.event_id)).event_id].append(a)
         else:
             false_alerts.append(a)
     return hits, false_alerts
 
 
 def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones: int, span_s: float,
-          grace_s: float = 3600.0, anomalies: Sequence[LabelledEvent] = ()) -> tuple[dict, list[EventOutcome]]:
-    """Per-event outcomes and a summary; with `anomalies`, also how many false alerts fell on them."""
-    hits, false_alerts = match_alerts(events, alerts, grace_s=grace_s)
+          grace_s: float = 3600.0, anomalies: Sequence[LabelledEvent] = (),
+          rule_kinds: Mapping[str, str] | None = None) -> tuple[dict, list[EventOutcome]]:
+    """Per-event outcomes and a summary; with `anomalies`, also how many false alerts fell on them;
+    `rule_kinds` (rule id to kind) settles which of several events an alert detects."""
+    hits, false_alerts = match_alerts(events, alerts, grace_s=grace_s, rule_kinds=rule_kinds)
     outcomes = []
     for ev in sorted(events, key=lambda e: (e.start_ns, e.event_id)):
         found = sorted(hits.get(ev.event_id, []), key=lambda a: a.start_ns)

@@ -120,7 +120,8 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     _write_report(args, catalog, out, [*events, *anomalies])
     spans = out.alert_spans()
     report, outcomes = score(events, spans, zones=len(catalog.zones), span_s=out.span_s,
-                             grace_s=parse_duration(args.grace), anomalies=anomalies)
+                             grace_s=parse_duration(args.grace), anomalies=anomalies,
+                             rule_kinds={d.rule_id: d.kind for d in out.detections})
     if args.alerts_out:
         write_alerts_csv(args.alerts_out, spans)
     if args.json:

@@ -479,3 +479,17 @@ def test_an_alert_during_two_events_of_a_zone_detects_the_one_that_began_last() 
     assert found["B1"].first_alert is fingerprint and found["B1"].matched_alerts == 1
     assert found["L1"].first_alert is excess and found["L1"].time_to_detect_s == 2 * DAY / 1e9
     assert res.false_alerts == []
+
+
+def test_a_leak_rules_alarm_starting_during_a_burst_in_a_leaking_zone_detects_the_leak() -> None:
+    leak = event("L1", "DMA1", "slow_leak", T0, T0 + 3 * DAY, "large incipient leak at a service pipe")
+    burst = event("B1", "DMA1", "burst", T0 + DAY, T0 + DAY + 2 * HOUR, "small burst on a service pipe")
+    excess = alert("A1", "DMA1", T0 + DAY + HOUR, None, rule_id="water-inflow-excess")
+    kinds = {"water-inflow-excess": "inflow_excess"}
+    res = scores.score_case("toy@1", TWO_ZONES, [leak, burst], [], [excess], span_s=WEEK_S, grace_s=3600,
+                            rule_kinds=kinds)
+    found = {o.event.event_id: o for o in res.outcomes}
+    assert found["L1"].first_alert is excess and not found["B1"].detected
+    # without the rules' kinds the alarm goes to the event that began last
+    res = scores.score_case("toy@1", TWO_ZONES, [leak, burst], [], [excess], span_s=WEEK_S, grace_s=3600)
+    assert {o.event.event_id for o in res.outcomes if o.detected} == {"B1"}

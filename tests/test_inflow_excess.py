@@ -18,6 +18,7 @@ SETTINGS = {"zone_bucket": "5m", "zone_lateness": "5m", "utc_offset_h": 8}
 STEP = 5 * MIN
 PER_DAY = 288
 MONDAY = MONDAY_CST
+SCALES = ["daily", "drift"]  # the demand scale fitted a knot a day, or weighed out as a drift
 
 
 def _inflow(days: int, *, seed: int = 5, sunday_like: tuple[int, ...] = (),
@@ -72,64 +73,72 @@ def test_a_leak_growing_to_four_percent_over_three_days_is_raised_within_two_day
     assert 0.5 < d.value < 2.4  # the excess it estimated, m3/h (the window lags a growing leak)
 
 
-def test_busier_and_quieter_days_are_not_leaks() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_busier_and_quieter_days_are_not_leaks(scale: str) -> None:
     flow = _inflow(21, seed=11, day_scale={16: 1.10, 18: 0.90})  # a hot day, a rainy one
-    assert _raised(_run(_engine(), flow)) == []
+    assert _raised(_run(_engine(scale=scale), flow)) == []
 
 
-def test_hours_of_something_else_are_left_to_other_rules() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_hours_of_something_else_are_left_to_other_rules(scale: str) -> None:
     flow = _inflow(21, seed=2)
     at = 16 * PER_DAY + 2 * 12  # 02:00 on a Wednesday
     flow[at:at + 6 * 12] += 20.0  # a burst worth a third of the mean inflow, repaired after six hours
     hydrant = 18 * PER_DAY + 10 * 12
     flow[hydrant:hydrant + 2 * 12] += 35.0  # a fire-hydrant draw, two hours
-    assert _raised(_run(_engine(), flow)) == []
+    assert _raised(_run(_engine(scale=scale), flow)) == []
 
 
-def test_a_standing_leak_is_not_learned_into_the_profile() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_a_standing_leak_is_not_learned_into_the_profile(scale: str) -> None:
     flow = _inflow(29, seed=4)
     start = 14 * PER_DAY
     flow += 0.06 * 60 * np.clip((np.arange(len(flow)) - start) / PER_DAY, 0, 1)  # grows for a day, then stays
-    out = _run(_engine(), flow)
+    out = _run(_engine(scale=scale), flow)
     assert len(_raised(out)) == 1
     assert [d for d in out if d.transition == "cleared"] == []  # still raised two weeks on
 
 
-def test_nothing_is_judged_before_the_same_weekday_has_been_seen() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_nothing_is_judged_before_the_same_weekday_has_been_seen(scale: str) -> None:
     flow = _inflow(7)
     flow[4 * PER_DAY:] += 0.2 * 60  # an enormous excess from Friday, but no Friday to hold it against yet
-    assert _run(_engine(), flow) == []
+    assert _run(_engine(scale=scale), flow) == []
 
 
-def test_one_odd_week_in_the_profile_is_outvoted_by_the_others() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_one_odd_week_in_the_profile_is_outvoted_by_the_others(scale: str) -> None:
     flow = _inflow(25, seed=6)
     flow[15 * PER_DAY:16 * PER_DAY] -= 3.0  # the third Tuesday a metered customer takes 3 m3/h less
     # the fourth Tuesday's profile is the median of three Tuesdays, so the odd one does not show as excess
-    assert _raised(_run(_engine(), flow)) == []
+    assert _raised(_run(_engine(scale=scale), flow)) == []
 
 
-def test_a_zone_that_uses_less_for_good_is_still_judged() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_a_zone_that_uses_less_for_good_is_still_judged(scale: str) -> None:
     flow = _inflow(50, seed=9)
     step = np.arange(len(flow))
     flow -= np.where(step >= 14 * PER_DAY, 0.04 * 60, 0.0)  # a big customer leaves for good
     flow += np.where(step >= 40 * PER_DAY, 0.10 * 60, 0.0)  # weeks later a leak appears
-    raised = _raised(_run(_engine(), flow))
+    raised = _raised(_run(_engine(scale=scale), flow))
     assert len(raised) == 1 and raised[0].time_ns >= MONDAY + 40 * PER_DAY * STEP
 
 
-def test_a_profile_too_flat_to_tell_a_scale_from_a_leak_is_not_judged() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_a_profile_too_flat_to_tell_a_scale_from_a_leak_is_not_judged(scale: str) -> None:
     rng = np.random.default_rng(1)
     flow = 50.0 * (1 + rng.normal(0, 0.01, 21 * PER_DAY))  # an industrial zone: the same flow day and night
     flow[15 * PER_DAY:] += 3.0
-    assert _run(_engine(), flow) == []
+    assert _run(_engine(scale=scale), flow) == []
 
 
-def test_the_state_carried_between_workers_gives_the_same_answer() -> None:
+@pytest.mark.parametrize("scale", SCALES)
+def test_the_state_carried_between_workers_gives_the_same_answer(scale: str) -> None:
     from rules.snapshot import from_bytes, to_bytes
 
     flow = _inflow(21, seed=3)
     flow += 0.05 * 60 * np.clip((np.arange(len(flow)) - 15 * PER_DAY) / PER_DAY, 0, 1)
-    eng = _engine()
+    eng = _engine(scale=scale)
     batch = series_batch(eng.catalog, {"FI": flow}, step_ns=STEP, t0=MONDAY)
     state, restored = eng.new_state(), eng.new_state()
     whole, handed_over = [], []
@@ -185,3 +194,15 @@ def test_the_drift_model_is_checked() -> None:
     doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, scale: drift, drift: 0}\n"
     with pytest.raises(InputErrors, match=r"\(leak\) drift: .*greater than 0"):
         parse_rule_file(doc, "water.yaml")
+    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, drift: 0.05, drift_time: 12h}\n"
+    with pytest.raises(InputErrors, match=r"\(leak\): `drift` and `drift_time` apply only with `scale: drift`"):
+        parse_rule_file(doc, "water.yaml")
+
+
+@pytest.mark.parametrize("flow", [np.zeros(21 * PER_DAY), np.full(21 * PER_DAY, 50.0)], ids=["silent", "constant"])
+def test_a_silent_or_constant_zone_is_not_judged_and_does_not_stop_the_rule(flow: np.ndarray) -> None:
+    engine = _engine(scale="drift")
+    state = engine.new_state()
+    batch = series_batch(engine.catalog, {"FI": flow}, step_ns=STEP, t0=MONDAY)
+    detections = [d for part in batch.split(4000) for d in engine.step(state, part).detections]
+    assert detections == [] and not state.failed

@@ -47,7 +47,8 @@ def run_case(case: suite.Case, ruleset, rule_kinds: dict[str, str], *, grace_s: 
     t1 = time.perf_counter()
     out = replay(catalog, directory / "readings.csv", ruleset, show_progress=False)
     spans = out.alert_spans()
-    res = scores.score_case(case.label, catalog, events, anomalies, spans, span_s=out.span_s, grace_s=grace_s)
+    res = scores.score_case(case.label, catalog, events, anomalies, spans, span_s=out.span_s, grace_s=grace_s,
+                            rule_kinds=rule_kinds)
     if res.network == "water":
         data = read_replay(directory / "readings.csv", catalog)
         b = data.batch

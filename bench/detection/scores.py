@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,10 +69,11 @@ def size_of(event: LabelledEvent) -> str | None:
 
 
 def score_case(label: str, catalog: Catalog, events: Sequence[LabelledEvent], anomalies: Sequence[LabelledEvent],
-               alerts: Sequence[AlertSpan], *, span_s: float, grace_s: float) -> CaseResult:
+               alerts: Sequence[AlertSpan], *, span_s: float, grace_s: float,
+               rule_kinds: Mapping[str, str] | None = None) -> CaseResult:
     report, outcomes = score(events, alerts, zones=len(catalog.zones), span_s=span_s, grace_s=grace_s,
-                             anomalies=anomalies)
-    _, false = match_alerts(events, alerts, grace_s=grace_s)
+                             anomalies=anomalies, rule_kinds=rule_kinds)
+    _, false = match_alerts(events, alerts, grace_s=grace_s, rule_kinds=rule_kinds)
     benign = report["false_alerts_on_benign_anomalies"]
     networks = sorted({z.split("/", 1)[0] for z in catalog.zones})
     return CaseResult(label, "+".join(networks), len(catalog.zones), span_s, outcomes, list(alerts), false, benign)

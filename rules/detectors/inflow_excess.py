@@ -156,21 +156,24 @@ class InflowExcessDetector(ZoneDetector):
             coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, keep, floor), floor)
         resid = x - design @ coef
         if self.rule.scale == "drift":
-            excess, error = self._drift_fit(x[keep], r[keep], when[keep], resid[keep], float(np.mean(coef[:-1])), floor)
+            excess, error = self._drift_fit(x[keep], r[keep], when[keep], resid[keep], floor)
             return excess, error, ~keep & (resid > 0)
         dof = max(1, int(keep.sum()) - design.shape[1])
         cov = np.linalg.pinv(design[keep].T @ design[keep]) * float(resid[keep] @ resid[keep]) / dof
         return float(coef[-1]), float(np.sqrt(max(cov[-1, -1], 0.0))), ~keep & (resid > 0)
 
-    def _drift_fit(self, x: np.ndarray, r: np.ndarray, when: np.ndarray, resid: np.ndarray, scale: float,
+    def _drift_fit(self, x: np.ndarray, r: np.ndarray, when: np.ndarray, resid: np.ndarray,
                    floor: float) -> tuple[float, float]:
         """(L, its standard error) of x = a(t) r + L by generalised least squares, the scale a wandering
         around its mean by `drift` with correlation exp(-|dt| / drift_time) and weighed out rather than
         fitted knot by knot: a knot a day either lags the weather's drift or, given more knots, swallows
-        the leak. The rows' own noise is the spread of the daily fit's residuals from bucket to bucket."""
+        the leak. The rows' own noise is the spread of the daily fit's residuals from bucket to bucket.
+        An error of infinity says the window cannot tell a scale from a constant (a flat or empty zone)."""
         step = np.diff(resid)
         spread = 1.4826 * float(np.median(np.abs(step - np.median(step)))) / np.sqrt(2.0) if len(step) else 0.0
-        white = max(spread, floor)
+        white = max(spread, floor, 1e-9 * (float(np.mean(np.abs(x))) + 1.0))  # a silent zone is no singular fit
+        steady = np.abs(r) > 0.2 * float(np.mean(np.abs(r)))
+        scale = float(np.median(x[steady] / r[steady])) if steady.any() else 0.0  # the drift is a share of it
         # hourly means: the scale barely moves within an hour, and a 48 x 48 system is cheap at every refit
         hour, rows = np.unique(np.floor(when * 24.0), return_inverse=True)
         count = np.bincount(rows)
@@ -178,10 +181,18 @@ class InflowExcessDetector(ZoneDetector):
         lag = np.abs(hour[:, None] - hour[None, :]) * 3600.0 / self.rule.drift_time
         cov = (self.rule.drift * scale) ** 2 * np.outer(r, r) * np.exp(-lag) + np.diag(white**2 / count)
         design = np.column_stack([r, np.ones(len(x))])
-        weighed = np.linalg.solve(cov, np.column_stack([design, x]))
-        info = design.T @ weighed[:, :2]
-        beta = np.linalg.solve(info, design.T @ weighed[:, 2])
-        return float(beta[1]), float(np.sqrt(max(np.linalg.inv(info)[1, 1], 0.0)))
+        try:
+            weighed = np.linalg.solve(cov, np.column_stack([design, x]))
+            info = design.T @ weighed[:, :2]
+            if len(x) < 3 or np.linalg.cond(info) > 1e12:
+                return 0.0, float("inf")
+            beta = np.linalg.solve(info, design.T @ weighed[:, 2])
+            unit = np.linalg.inv(info)[1, 1]
+        except np.linalg.LinAlgError:
+            return 0.0, float("inf")
+        # the model's error, widened when the window wanders more than `drift` and the noise say
+        misfit = float((x - design @ beta) @ (weighed[:, 2] - weighed[:, :2] @ beta)) / (len(x) - 2)
+        return float(beta[1]), float(np.sqrt(max(unit, 0.0) * max(misfit, 1.0)))
 
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:
         b = bucket.bucket

@@ -149,12 +149,16 @@ def test_the_state_carried_between_workers_gives_the_same_answer(scale: str) -> 
     assert len(_raised(whole)) == 1 and handed_over == whole
 
 
-def test_rule_files_are_checked() -> None:
-    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, weeks: 0}\n"
-    with pytest.raises(InputErrors, match=r"water.yaml:3: .*\(leak\) weeks: .*greater than or equal to 1"):
-        parse_rule_file(doc, "water.yaml")
-    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, every: 2d}\n"
-    with pytest.raises(InputErrors, match=r"\(leak\) every: .*less than or equal to 86400"):
+@pytest.mark.parametrize(("options", "error"), [
+    ("weeks: 0", r"water.yaml:3: .*\(leak\) weeks: .*greater than or equal to 1"),
+    ("every: 2d", r"\(leak\) every: .*less than or equal to 86400"),
+    ("scale: weekly", r"\(leak\) scale: .*'daily' or 'drift'"),
+    ("scale: drift, drift: 0", r"\(leak\) drift: .*greater than 0"),
+    ("drift: 0.05, drift_time: 12h", r"\(leak\): `drift` and `drift_time` apply only with `scale: drift`"),
+])
+def test_rule_files_are_checked(options: str, error: str) -> None:
+    doc = f"version: 1\nrules:\n  - {{id: leak, kind: inflow_excess, {options}}}\n"
+    with pytest.raises(InputErrors, match=error):
         parse_rule_file(doc, "water.yaml")
 
 
@@ -185,18 +189,6 @@ def test_a_drifting_demand_is_weighed_out_and_a_slow_leak_found_sooner_than_with
             hours[scale].append((raised[0].time_ns - (MONDAY + start * STEP)) / (60 * MIN))
     sooner = np.subtract(hours["daily"], hours["drift"])
     assert (sooner >= 0).all() and sooner.sum() >= 12, hours
-
-
-def test_the_drift_model_is_checked() -> None:
-    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, scale: weekly}\n"
-    with pytest.raises(InputErrors, match=r"\(leak\) scale: .*'daily' or 'drift'"):
-        parse_rule_file(doc, "water.yaml")
-    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, scale: drift, drift: 0}\n"
-    with pytest.raises(InputErrors, match=r"\(leak\) drift: .*greater than 0"):
-        parse_rule_file(doc, "water.yaml")
-    doc = "version: 1\nrules:\n  - {id: leak, kind: inflow_excess, drift: 0.05, drift_time: 12h}\n"
-    with pytest.raises(InputErrors, match=r"\(leak\): `drift` and `drift_time` apply only with `scale: drift`"):
-        parse_rule_file(doc, "water.yaml")
 
 
 @pytest.mark.parametrize("flow", [np.zeros(21 * PER_DAY), np.full(21 * PER_DAY, 50.0)], ids=["silent", "constant"])

@@ -156,23 +156,23 @@ class InflowExcessDetector(ZoneDetector):
             coef, keep = self._trimmed(design, x, self._inliers(x - design @ coef, keep, floor), floor)
         resid = x - design @ coef
         if self.rule.scale == "drift":
-            excess, error = self._drift_fit(x[keep], r[keep], when[keep], resid[keep], floor)
+            excess, error = self._drift_fit(x[keep], r[keep], when[keep], resid[keep], steady[keep], floor)
             return excess, error, ~keep & (resid > 0)
         dof = max(1, int(keep.sum()) - design.shape[1])
         cov = np.linalg.pinv(design[keep].T @ design[keep]) * float(resid[keep] @ resid[keep]) / dof
         return float(coef[-1]), float(np.sqrt(max(cov[-1, -1], 0.0))), ~keep & (resid > 0)
 
-    def _drift_fit(self, x: np.ndarray, r: np.ndarray, when: np.ndarray, resid: np.ndarray,
+    def _drift_fit(self, x: np.ndarray, r: np.ndarray, when: np.ndarray, resid: np.ndarray, steady: np.ndarray,
                    floor: float) -> tuple[float, float]:
         """(L, its standard error) of x = a(t) r + L by generalised least squares, the scale a wandering
         around its mean by `drift` with correlation exp(-|dt| / drift_time) and weighed out rather than
         fitted knot by knot: a knot a day either lags the weather's drift or, given more knots, swallows
-        the leak. The rows' own noise is the spread of the daily fit's residuals from bucket to bucket.
+        the leak. The rows' own noise is the spread of the daily fit's residuals from bucket to bucket;
+        `steady` marks the rows whose profile is far enough from zero for a ratio to mean something.
         An error of infinity says the window cannot tell a scale from a constant (a flat or empty zone)."""
         step = np.diff(resid)
         spread = 1.4826 * float(np.median(np.abs(step - np.median(step)))) / np.sqrt(2.0) if len(step) else 0.0
         white = max(spread, floor, 1e-9 * (float(np.mean(np.abs(x))) + 1.0))  # a silent zone is no singular fit
-        steady = np.abs(r) > 0.2 * float(np.mean(np.abs(r)))
         scale = float(np.median(x[steady] / r[steady])) if steady.any() else 0.0  # the drift is a share of it
         # hourly means: the scale barely moves within an hour, and a 48 x 48 system is cheap at every refit
         hour, rows = np.unique(np.floor(when * 24.0), return_inverse=True)

@@ -237,13 +237,15 @@ class BurstFingerprintRule(RuleBase):
     reference: Literal["day_type", "weekday"] = Field(
         default="day_type", description="day_type: earlier weekdays, or weekend days and holidays; weekday: "
         "the same weekday only (holidays as Sundays), judged once `min_days` of them are in the history")
-    level_halflife: Duration = Field(default=7200.0, gt=0, description="how fast today's offset is followed")
+    level_halflife: Duration = Field(
+        default=900.0, gt=0, description="how fast today's offset is followed; the window is judged against it "
+        "as it stood before the window, so it can be quick: a zone's demand wanders within the hour")
     pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
-    window: int = Field(default=2, ge=1, le=12, description="buckets whose evidence is summed")
+    window: int = Field(default=2, ge=1, le=12, description="buckets whose step is summed and judged together")
     max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
     scale: BaselineParams = Field(
         default=BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36, learn_within=4.0),
-        description="the step's spread per hour of day; a `scale:` block replaces this whole default, so "
+        description="the window step's spread per hour of day; a `scale:` block replaces this whole default, so "
         "write `learn_within: 4` (and the profile) in it to keep them")
 
 

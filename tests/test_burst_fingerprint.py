@@ -95,6 +95,30 @@ def test_inflow_alone_raises_when_pressures_hold_but_needs_more_evidence() -> No
     assert _run(_engine(pressure_weight=0), _days(9)) == []
 
 
+def test_a_burst_is_judged_against_the_level_before_it_so_a_quick_level_does_not_swallow_it() -> None:
+    """Today's offset may follow within minutes (half-life 5 min here) because the window's buckets are
+    measured against it as it stood before the window: a burst's own first buckets cannot pull it up.
+    Judged bucket by bucket against a level that follows, this burst faded before it was seen."""
+    cols = _days(9)
+    at = 8 * PER_DAY + 10 * 12
+    cols["FI"][at:at + 36] += 6.0  # about 10 % of the inflow at that hour, no pressure drop
+    quick = _engine(level_halflife="5m", pressure_weight=0, window=3, z={"orange": 5, "red": 16})
+    raised = [d for d in _run(quick, cols) if d.transition == "raised"]
+    assert len(raised) == 1
+    assert 0 < (raised[0].time_ns - (MONDAY + at * STEP)) / MIN <= 15
+
+
+def test_a_spread_learned_from_few_windows_counts_its_sigmas_for_less() -> None:
+    """Three days of windows in an hour's slot read a z as Student's t with about ten degrees of
+    freedom: at the limit that is worth 0.79 of a normal z, after a week 0.89, and never more than the
+    EWMA's effective count allows (below 1: a spread is never known exactly)."""
+    engine = _engine(z={"orange": 3.75}, window=3)
+    scorer = next(c.detector for c in engine.rules if c.detector.rule.id == "burst").scorer
+    factor = scorer._young(np.array([12 * 3, 12 * 7, 12 * 14, 12 * 60, 12 * 365]))
+    assert factor[:2] == pytest.approx([0.79, 0.89], abs=0.01)
+    assert np.all(np.diff(factor) >= 0) and factor[-1] == factor[-2] < 1.0
+
+
 def test_a_public_holiday_is_judged_against_weekends_when_the_calendar_lists_it() -> None:
     cols = _days(17, sunday_like=(15,))  # Tuesday of the third week runs on the Sunday pattern
     holiday = dt.datetime.fromtimestamp((MONDAY + 15 * 86_400 * 10**9) / 1e9 + 8 * 3600, dt.UTC).date()
@@ -154,7 +178,8 @@ def test_zone_state_round_trips_through_a_snapshot() -> None:
     a, b = state.rules["burst"].detector, restored.rules["burst"].detector
     np.testing.assert_array_equal(a["flow"].ring, b["flow"].ring)
     np.testing.assert_array_equal(a["pressure"].level, b["pressure"].level)
-    np.testing.assert_array_equal(a["recent"], b["recent"])
+    for field in ("resid", "ref", "before"):  # the window judged next, and the level it is judged against
+        np.testing.assert_array_equal(getattr(a["flow"], field), getattr(b["flow"], field))
     assert len(batch) == 4 * PER_DAY * len(ZONE)
 
 

@@ -5,26 +5,32 @@ Why not a plain profile: demand on any one day sits a few per cent above or belo
 bucket is compared with the same time of day on earlier days of the same type (weekday, or weekend and
 holiday; or the same weekday only; median over up to `history` of each day's median over that bucket
 and its two neighbours, buckets under an alarm left out (until `max_pause`) so a burst is not next
-week's normal), today's
-offset is followed as a share of the expected value by a slow EWMA (`level_halflife`) that stops
-learning while an alarm stands (a day 3 % busier is 3 % busier at night and at the morning peak alike),
-and what is scored is the step: value minus the expected value scaled by today's offset, in standard
-deviations learned per hour of day (buckets more than `scale.learn_within` of them off teach that spread
-nothing: a burst's first buckets come before its alarm, and each would widen the spread judging it by a
-fifth). A burst is a step; a busier day is not.
+week's normal), and today's offset from that is followed as a share of the expected value by an EWMA
+(`level_halflife`) that stops learning while an alarm stands (a day 3 % busier is 3 % busier at night
+and at the morning peak alike). A burst is a step; a busier day is not.
+
+What is judged is the last `window` buckets together: their values less the expected ones scaled by
+today's offset *as it stood before the window's first bucket*, summed, in standard deviations of that
+sum learned per hour of day (windows more than `scale.learn_within` of them off teach that spread
+nothing: a burst's first windows come before its alarm). Judging the window against the level before it
+lets the level be quick (15 minutes): a zone's demand wanders within the hour by about as much as one
+bucket's noise, which a slow level lags (a third of the old step's variance was that lag, correlated
+over an hour), while a burst's own first buckets cannot pull up the level they are judged by. The spread
+of the sum, not of one bucket, is learned because neighbouring buckets' errors are correlated. A spread
+learned from few windows is itself uncertain: its z is read as Student's t with as many degrees of
+freedom as independent windows and scaled to the normal z as rare at the rule's lowest limit (about 0.8
+three days in, 0.94 after two weeks), so a young zone needs more evidence.
 
 Pressure gets the same treatment, once per zone: each logger's pressure less its own slowly learned level, and
 the median of that over the zone's loggers (so one faulty or silent logger cannot make or break it) is the
 zone's pressure series. Only the zone's series keep a history, so the state stays about a hundred kB per zone
 (four weeks of 5-minute buckets) however many loggers it has (a zone's state travels as one Kafka message in
 scale-out). Where the drop is: each logger's departure from the zone's median, in standard deviations learned
-per hour of day; the logger that fell furthest below the others tells the crew where in the zone to look. Each
-bucket's evidence is flow z plus `pressure_weight` times the pressure drop's z, the drop counted only up to
-the flow's z (it corroborates an inflow step, never makes one); the grade is taken on the evidence of the last
-`window` buckets summed over sqrt(window), so a step that stays is seen sooner than with a persistence wait
-while one noisy bucket is not. The inflow step must also be at least `min_ratio` of the expected inflow. A
-standing alarm holds while the evidence stays above 60 % of its limit, so one quieter bucket does not clear
-and re-raise it.
+per hour of day; the logger that fell furthest below the others tells the crew where in the zone to look. The
+evidence is the inflow window's z plus `pressure_weight` times the pressure window's drop in z, the drop
+counted only up to the inflow's z (it corroborates an inflow step, never makes one). The newest bucket's
+inflow step must also be at least `min_ratio` of its expected inflow. A standing alarm holds while the
+evidence stays above 60 % of its limit, so one quieter bucket does not clear and re-raise it.
 
 Learning pauses while an alarm stands, so a burst is not learned as normal, but for at most
 `max_pause`: after that the zone's new state is accepted (the alert stays until it clears), so a
@@ -37,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.special import ndtri, stdtr
 
 from rules.baseline import Baseline
 from rules.calendar import holiday_days, local_day, weekday_profiles, weekend_days
@@ -53,19 +60,22 @@ DAY_NS = 86_400_000_000_000
 
 @dataclass
 class StepSeries:
-    """History, today's offset and step scale for a set of series (zones, or loggers)."""
+    """History, today's offset, the last buckets and the window step's scale for a set of series (zones)."""
 
     ring: np.ndarray  # (n, history buckets) float32, NaN = no value
     level: np.ndarray  # (n,) EWMA of the residual as a share of the reference; NaN until the first one
     typical: np.ndarray  # (n,) slow EWMA of |value|: the series' usual size
-    scale: Any  # BaselineState of the step, per hour of day
+    scale: Any  # BaselineState of the window's step, per hour of day
+    resid: np.ndarray  # (n, window) value less expected over the last buckets, oldest first
+    ref: np.ndarray  # (n, window) what the offset was a share of, same buckets
+    before: np.ndarray  # (n, window) today's offset as it stood before each of those buckets
 
 
 class StepScorer:
     """Step statistic for series sampled once per zone bucket (see the module docstring)."""
 
     def __init__(self, rule: BurstFingerprintRule, width_ns: int, utc_offset_h: float,
-                 holidays: np.ndarray, *, additive: bool = False) -> None:
+                 holidays: np.ndarray, *, z_ref: float, additive: bool = False) -> None:
         if DAY_NS % width_ns:
             raise ValueError(f"rule {rule.id!r}: zone_bucket must divide a day evenly for a time-of-day history")
         self.per_day = DAY_NS // width_ns
@@ -79,11 +89,17 @@ class StepScorer:
         self.holidays = holidays
         self.additive = additive  # offsets in the series' own units (pressure), not as a share (flow)
         self.by_weekday = rule.reference == "weekday"
+        self.window = rule.window
         self.baseline = Baseline(rule.scale, np.array([width_ns / 1e9]), utc_offset_h, holidays)
+        self.z_ref = z_ref
+        # windows a spread can have learned from, at most: the EWMA's effective count, over the overlap
+        self.most_windows = (2.0 / float(self.baseline.alpha[0]) - 1.0) / self.window
 
     def new(self, n: int) -> StepSeries:
-        return StepSeries(np.full((n, self.size), np.nan, dtype=np.float32), np.full(n, np.nan),
-                          np.full(n, np.nan), self.baseline.new_state(n))
+        def nan(*shape: int) -> np.ndarray:
+            return np.full(shape, np.nan)
+        return StepSeries(np.full((n, self.size), np.nan, dtype=np.float32), nan(n), nan(n),
+                          self.baseline.new_state(n), nan(n, self.window), nan(n, self.window), nan(n, self.window))
 
     def _day_type(self, bucket: np.ndarray) -> np.ndarray:
         """What days count as alike: weekday 0-6 (holidays as Sunday) or weekend-or-holiday 0/1."""
@@ -119,23 +135,37 @@ class StepScorer:
         return np.maximum(np.abs(expected), 0.2 * np.nan_to_num(st.typical, nan=0.0)) + 1e-9
 
     def step(self, st: StepSeries, bucket: int, end_ns: int, x: np.ndarray,
-             stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(z of the step, step, expected) for this bucket's values x; NaN where not scoreable yet."""
+             stamp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(z of the window's summed step, this bucket's step, that step as a share of its reference, this
+        bucket's expected value) after this bucket's values x; NaN where not scoreable yet.
+        The window's buckets are measured against today's offset as it stood before the first of them, so
+        a burst's own first buckets do not pull the level they are judged by."""
         expected = self.expected(st, bucket, stamp)
-        resid = x - expected
-        stepped = resid - st.level * self.reference(st, expected)
+        for arr, new in ((st.resid, x - expected), (st.ref, self.reference(st, expected)), (st.before, st.level)):
+            arr[:, :-1] = arr[:, 1:]
+            arr[:, -1] = new
+        stepped = st.resid.sum(axis=1) - st.before[:, 0] * st.ref.sum(axis=1)  # NaN until `window` buckets known
         n = len(x)
         cell = self.baseline.cells(np.arange(n), np.full(n, end_ns - self.width_ns, dtype=np.int64))
         z, _dev, ready = self.baseline.score(st.scale, cell, np.nan_to_num(stepped))
         ok = ready & ~np.isnan(stepped)
-        z = np.clip(z, -50.0, 50.0)  # no learned spread yet gives +-inf: one bucket must not poison the window
-        return np.where(ok, z, np.nan), stepped, expected
+        z = np.clip(z, -50.0, 50.0) * self._young(st.scale.count.ravel()[cell])  # no spread yet gives +-inf
+        latest = st.resid[:, -1] - st.before[:, 0] * st.ref[:, -1]
+        return np.where(ok, z, np.nan), latest, latest / st.ref[:, -1], expected
+
+    def _young(self, count: np.ndarray) -> np.ndarray:
+        """How much a z on a spread learned from `count` windows is worth: a spread from a few days of
+        windows is itself uncertain, so its z is read as Student's t with as many degrees of freedom as
+        independent windows (overlapping ones share buckets) and scaled to the normal z as rare at the
+        rule's lowest limit (at 3.75: 0.79 after three days of windows, 0.89 after a week, at most 0.96)."""
+        nu = np.maximum(np.minimum(count / self.window, self.most_windows) - 1.0, 1.0)
+        return -ndtri(stdtr(nu, -self.z_ref)) / self.z_ref
 
     def learn(self, st: StepSeries, bucket: int, end_ns: int, x: np.ndarray, resid_ok: np.ndarray,
-              expected: np.ndarray, stepped: np.ndarray) -> None:
-        """Record x in the history and follow today's offset and the step's spread, all where `resid_ok`:
-        a burst or hydrant draw kept in the history would raise the reference on that weekday next week,
-        drag today's offset down there and raise a false step once it has passed."""
+              expected: np.ndarray) -> None:
+        """Record x in the history and follow today's offset and the window step's spread, all where
+        `resid_ok`: a burst or hydrant draw kept in the history would raise the reference on that weekday
+        next week, drag today's offset down there and raise a false step once it has passed."""
         share = (x - expected) / self.reference(st, expected)
         st.ring[:, bucket % self.size] = np.where(resid_ok, x, np.nan)
         seen = ~np.isnan(x) & (not self.additive)  # the usual size only floors shares (not additive series)
@@ -146,7 +176,8 @@ class StepScorer:
         st.level[first] = share[first]
         follow = has & ~first
         st.level[follow] += self.alpha * (share[follow] - st.level[follow])
-        learn = follow & ~np.isnan(stepped)
+        stepped = st.resid.sum(axis=1) - st.before[:, 0] * st.ref.sum(axis=1)
+        learn = resid_ok & ~np.isnan(stepped)
         if learn.any():
             idx = np.flatnonzero(learn)
             cell = self.baseline.cells(idx, np.full(len(idx), end_ns - self.width_ns, dtype=np.int64))
@@ -163,8 +194,10 @@ class BurstFingerprintDetector(ZoneDetector):
         self.levels = LevelTable.of(self.rule.z, self.rule.severity)
         width = int(self.settings.zone_bucket * 1e9)
         holidays = holiday_days(self.settings.holidays)
-        self.scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays)
-        self.pressure_scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays, additive=True)
+        z_ref = self.levels.lowest()
+        self.scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays, z_ref=z_ref)
+        self.pressure_scorer = StepScorer(self.rule, width, self.settings.utc_offset_h, holidays, z_ref=z_ref,
+                                          additive=True)
         # a logger's departure from its zone's median has real level shifts (a pump starting near it) that
         # skipping far-off buckets would never learn: this spread learns from every calm bucket
         local = self.rule.scale.model_copy(update={"learn_within": None})
@@ -187,7 +220,6 @@ class BurstFingerprintDetector(ZoneDetector):
                 "flow": self.scorer.new(n), "pressure": self.pressure_scorer.new(n),
                 "logger_level": np.full(m, np.nan),  # each logger's slowly learned pressure
                 "local": self.local.new_state(m),  # each logger's departure from its zone's median
-                "recent": np.full((n, self.rule.window), np.nan),  # last buckets' evidence, oldest first
                 "alarm_since": np.full(n, -1, dtype=np.int64)}  # bucket the standing alarm began, -1 none
 
     def _zone_pressure(self, st: dict[str, Any], px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -226,28 +258,24 @@ class BurstFingerprintDetector(ZoneDetector):
         b, end = bucket.bucket, bucket.end_ns
         stamp = st["stamp"]
         x = bucket.net[self.subjects]
-        fz, fstep, fexp = self.scorer.step(st["flow"], b, end, x, stamp)
+        fz, fstep, fratio, fexp = self.scorer.step(st["flow"], b, end, x, stamp)
         px = bucket.pressure[self.logger_pos] if len(self.logger_pos) else np.zeros(0)
         zp, departure = self._zone_pressure(st, px)
-        pz, pstep, pexp = self.pressure_scorer.step(st["pressure"], b, end, zp, stamp)
+        pz, _, _, pexp = self.pressure_scorer.step(st["pressure"], b, end, zp, stamp)
         # a pressure drop only corroborates an inflow step: at most as many sigma as the inflow rose, so a
         # pressure level left stale by a long alarm (or a pressure operation) cannot carry the evidence alone
         drop = np.where(np.isnan(pz) | np.isnan(fz), 0.0, np.clip(-pz, 0.0, np.maximum(fz, 0.0)))
-        recent = st["recent"]
-        recent[:, :-1] = recent[:, 1:]
-        recent[:, -1] = fz + self.rule.pressure_weight * drop
-        score = recent.sum(axis=1) / np.sqrt(recent.shape[1])  # NaN until `window` buckets were scored
-        ratio = fstep / self.scorer.reference(st["flow"], fexp)  # floored: a zone passing water on has ~0 net
+        score = fz + self.rule.pressure_weight * drop  # NaN until `window` buckets were scored
         scoreable = ~np.isnan(score)
-        raw = np.where(scoreable & (ratio >= self.rule.min_ratio),
+        raw = np.where(scoreable & (fratio >= self.rule.min_ratio),
                        self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=0.6), 0).astype(np.int8)
         since = st["alarm_since"]
         since[raw == 0] = -1
         since[(raw > 0) & (since < 0)] = b
         # an alarm does not teach the baseline that the burst is normal, for at most max_pause
         calm = (raw == 0) | (b - since >= self.max_pause)
-        self.scorer.learn(st["flow"], b, end, x, calm, fexp, fstep)
-        self.pressure_scorer.learn(st["pressure"], b, end, zp, calm, pexp, pstep)
+        self.scorer.learn(st["flow"], b, end, x, calm, fexp)
+        self.pressure_scorer.learn(st["pressure"], b, end, zp, calm, pexp)
         where = self._where(st, end, departure, calm)
         if len(self.logger_zone):  # loggers' own levels follow slowly (a day), paused with their zone's alarm
             lvl, move = st["logger_level"], calm[self.logger_zone] & ~np.isnan(px)

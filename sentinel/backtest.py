@@ -21,6 +21,12 @@ MEANT_FOR: dict[str, frozenset[str]] = {
     "inflow_excess": frozenset({"slow_leak"}),
     "night_flow": frozenset({"slow_leak"}),
 }
+# event kinds a rule kind cannot see at all, so its alert during one is not a find: a leak growing over
+# days makes no step within minutes, so a burst alarm hours into a slow leak is the fingerprint's noise.
+# (The leak rules measure extra water, whatever its cause: their alarm during a burst is the burst's water.)
+CANNOT_SEE: dict[str, frozenset[str]] = {
+    "burst_fingerprint": frozenset({"slow_leak"}),
+}
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,8 @@ def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *
     An alert starting in the windows of several events of its zone is credited to one: to an event its
     rule is meant for (`MEANT_FOR`, given the rules' kinds by id), else to the one that began last. So a
     burst's alarm during a slow leak is the burst's and does not also detect the leak around it, and a
-    leak rule's alarm that happens to start during a burst is the leak's."""
+    leak rule's alarm that happens to start during a burst is the leak's. Nor does an alert detect an
+    event its rule cannot see (`CANNOT_SEE`): a burst alarm during a slow leak and no burst is false."""
     grace = int(grace_s * 1e9)
     by_zone: dict[tuple[str, str], list[LabelledEvent]] = defaultdict(list)
     for ev in events:
@@ -85,9 +92,11 @@ def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *
     false_alerts = []
     for a in alerts:
         zone_events = by_zone.get((a.network, a.zone), ())
-        open_events = [ev for ev in zone_events if ev.start_ns <= a.start_ns <= ev.end_ns + grace]
+        kind = (rule_kinds or {}).get(a.rule_id, "")
+        meant, blind = MEANT_FOR.get(kind, frozenset()), CANNOT_SEE.get(kind, frozenset())
+        open_events = [ev for ev in zone_events if ev.start_ns <= a.start_ns <= ev.end_ns + grace
+                       and ev.kind not in blind]
         if open_events:
-            meant = MEANT_FOR.get((rule_kinds or {}).get(a.rule_id, ""), frozenset())
             hits[max(open_events, key=lambda ev: (ev.kind in meant, ev.start_ns, ev.event_id)).event_id].append(a)
         else:
             false_alerts.append(a)

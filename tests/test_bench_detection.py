@@ -493,3 +493,29 @@ def test_a_leak_rules_alarm_starting_during_a_burst_in_a_leaking_zone_detects_th
     # without the rules' kinds the alarm goes to the event that began last
     res = scores.score_case("toy@1", TWO_ZONES, [leak, burst], [], [excess], span_s=WEEK_S, grace_s=3600)
     assert {o.event.event_id for o in res.outcomes if o.detected} == {"B1"}
+
+
+def test_a_burst_alarm_during_a_slow_leak_with_no_burst_is_a_false_alert_not_a_find() -> None:
+    """A slow leak grows over days and makes no step the fingerprint could see: its alarm hours into one,
+    when the leak is a fraction of a per cent of the zone's demand, is noise, and the leak is found when a
+    leak rule finds it. Other rules (zone balance) still detect whatever event they start in, and a leak
+    rule's alarm during a burst is the burst's water."""
+    leak = event("L1", "DMA1", "slow_leak", T0, T0 + 3 * DAY, "large incipient leak at a service pipe")
+    fingerprint = alert("A1", "DMA1", T0 + 2 * HOUR, T0 + 3 * HOUR, rule_id="water-burst-fingerprint")
+    excess = alert("A2", "DMA1", T0 + 2 * DAY, None, rule_id="water-inflow-excess")
+    balance = alert("A3", "DMA1", T0 + DAY, T0 + DAY + HOUR, rule_id="water-zone-balance")
+    kinds = {"water-burst-fingerprint": "burst_fingerprint", "water-inflow-excess": "inflow_excess",
+             "water-zone-balance": "zone_balance"}
+    res = scores.score_case("toy@1", TWO_ZONES, [leak], [], [fingerprint, excess], span_s=WEEK_S, grace_s=3600,
+                            rule_kinds=kinds)
+    (found,) = res.outcomes
+    assert found.first_alert is excess and found.time_to_detect_s == 2 * DAY / 1e9
+    assert res.false_alerts == [fingerprint]
+    res = scores.score_case("toy@1", TWO_ZONES, [leak], [], [balance], span_s=WEEK_S, grace_s=3600,
+                            rule_kinds=kinds)
+    assert res.outcomes[0].first_alert is balance and res.false_alerts == []
+    burst = event("B1", "DMA1", "burst", T0, T0 + 6 * HOUR, "medium burst on a main")
+    night = alert("A4", "DMA1", T0 + 3 * HOUR, T0 + DAY, rule_id="water-night-flow")
+    res = scores.score_case("toy@1", TWO_ZONES, [burst], [], [night], span_s=WEEK_S, grace_s=3600,
+                            rule_kinds={"water-night-flow": "night_flow"})
+    assert res.outcomes[0].first_alert is night and res.false_alerts == []

@@ -248,6 +248,14 @@ class BurstFingerprintRule(RuleBase):
         description="the window step's spread per hour of day; a `scale:` block replaces this whole default, so "
         "write `learn_within: 4` (and the profile) in it to keep them")
 
+    @field_validator("z")
+    @classmethod
+    def _graded(cls, v: float | dict | None) -> float | dict | None:
+        values = v.values() if isinstance(v, dict) else [v]
+        if not values or any(x is None or x <= 0 for x in values):
+            raise ValueError("`z` needs at least one limit above 0 (sigma of the window's evidence)")
+        return v
+
 
 class InflowExcessRule(RuleBase):
     """Steady extra inflow of a zone over its weekly profile: each day may run busier or quieter (a scale of

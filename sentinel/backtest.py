@@ -107,7 +107,8 @@ def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones
           grace_s: float = 3600.0, anomalies: Sequence[LabelledEvent] = (),
           rule_kinds: Mapping[str, str] | None = None) -> tuple[dict, list[EventOutcome]]:
     """Per-event outcomes and a summary; with `anomalies`, also how many false alerts fell on them;
-    `rule_kinds` (rule id to kind) settles which of several events an alert detects."""
+    `rule_kinds` (rule id to kind) settles which of several events an alert detects, and whether one its
+    rule cannot see makes it false."""
     hits, false_alerts = match_alerts(events, alerts, grace_s=grace_s, rule_kinds=rule_kinds)
     outcomes = []
     for ev in sorted(events, key=lambda e: (e.start_ns, e.event_id)):

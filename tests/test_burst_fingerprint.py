@@ -119,6 +119,25 @@ def test_a_spread_learned_from_few_windows_counts_its_sigmas_for_less() -> None:
     assert np.all(np.diff(factor) >= 0) and factor[-1] == factor[-2] < 1.0
 
 
+def test_an_alarm_stands_through_a_silent_inlet_meter_without_learning_the_burst() -> None:
+    """The inlet meter goes silent for 75 minutes an hour into a burst (its last value is held for
+    `zone_stale`, an hour, then the zone has a gap): the zone is not judged while its window has a gap,
+    the alarm stands, and the quick level does not take the burst in meanwhile, so the alarm holds its
+    grade once the meter is back, until the burst ends (learning there, it fell back to orange)."""
+    cols = _days(9)
+    at = 8 * PER_DAY + 10 * 12
+    cols["FI"][at:at + 48] += 12.0  # four hours
+    cols["P2"][at:at + 48] -= 25.0
+    eng = _engine(window=3)
+    batch = series_batch(eng.catalog, cols, step_ns=STEP, t0=MONDAY)
+    gap_from, gap_to = MONDAY + (at + 12) * STEP, MONDAY + (at + 27) * STEP
+    silent = (batch.sensor == eng.catalog.index["FI"]) & (batch.time_ns >= gap_from) & (batch.time_ns < gap_to)
+    state = eng.new_state()
+    dets = [d for part in batch.take(~silent).split(5000) for d in eng.step(state, part).detections]
+    burst_end = MONDAY + (at + 48) * STEP
+    assert [d.transition for d in dets if d.time_ns <= burst_end] == ["raised", "escalated"]
+
+
 def test_a_public_holiday_is_judged_against_weekends_when_the_calendar_lists_it() -> None:
     cols = _days(17, sunday_like=(15,))  # Tuesday of the third week runs on the Sunday pattern
     holiday = dt.datetime.fromtimestamp((MONDAY + 15 * 86_400 * 10**9) / 1e9 + 8 * 3600, dt.UTC).date()
@@ -158,6 +177,12 @@ def test_the_same_detections_whatever_the_batch_size(size: int) -> None:
 def test_a_bucket_that_does_not_divide_a_day_is_refused_with_the_rule_named() -> None:
     with pytest.raises(ValueError, match=r"'burst'.*zone_bucket must divide a day"):
         Engine(catalog(*ZONE), ruleset(RULE, settings={**SETTINGS, "zone_bucket": "7m"}))
+
+
+@pytest.mark.parametrize("z", [None, 0, {"orange": 0, "red": 16}])
+def test_a_fingerprint_without_a_positive_limit_is_refused_naming_z(z: object) -> None:
+    with pytest.raises(ValueError, match=r"`z` needs at least one limit above 0"):
+        ruleset({**RULE, "z": z})
 
 
 def test_the_default_water_rules_carry_the_fingerprint_on_five_minute_buckets() -> None:

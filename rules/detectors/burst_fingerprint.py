@@ -65,7 +65,7 @@ class StepSeries:
     ring: np.ndarray  # (n, history buckets) float32, NaN = no value
     level: np.ndarray  # (n,) EWMA of the residual as a share of the reference; NaN until the first one
     typical: np.ndarray  # (n,) slow EWMA of |value|: the series' usual size
-    scale: Any  # BaselineState of the window's step, per hour of day
+    window_scale: Any  # BaselineState of the window's summed step, per hour of day (not the old per-bucket one)
     resid: np.ndarray  # (n, window) value less expected over the last buckets, oldest first
     ref: np.ndarray  # (n, window) what the offset was a share of, same buckets
     before: np.ndarray  # (n, window) today's offset as it stood before each of those buckets
@@ -144,14 +144,20 @@ class StepScorer:
         for arr, new in ((st.resid, x - expected), (st.ref, self.reference(st, expected)), (st.before, st.level)):
             arr[:, :-1] = arr[:, 1:]
             arr[:, -1] = new
-        stepped = st.resid.sum(axis=1) - st.before[:, 0] * st.ref.sum(axis=1)  # NaN until `window` buckets known
+        stepped = self._window_step(st)
         n = len(x)
         cell = self.baseline.cells(np.arange(n), np.full(n, end_ns - self.width_ns, dtype=np.int64))
-        z, _dev, ready = self.baseline.score(st.scale, cell, np.nan_to_num(stepped))
+        z, _dev, ready = self.baseline.score(st.window_scale, cell, np.nan_to_num(stepped))
         ok = ready & ~np.isnan(stepped)
-        z = np.clip(z, -50.0, 50.0) * self._young(st.scale.count.ravel()[cell])  # no spread yet gives +-inf
+        z = np.clip(z, -50.0, 50.0) * self._young(st.window_scale.count.ravel()[cell])  # no spread yet: +-inf
         latest = st.resid[:, -1] - st.before[:, 0] * st.ref[:, -1]
         return np.where(ok, z, np.nan), latest, latest / st.ref[:, -1], expected
+
+    @staticmethod
+    def _window_step(st: StepSeries) -> np.ndarray:
+        """The window's values less expected, summed, less today's offset as it stood before the window
+        (NaN until `window` buckets are known, or while one of them is missing)."""
+        return st.resid.sum(axis=1) - st.before[:, 0] * st.ref.sum(axis=1)
 
     def _young(self, count: np.ndarray) -> np.ndarray:
         """How much a z on a spread learned from `count` windows is worth: a spread from a few days of
@@ -176,12 +182,13 @@ class StepScorer:
         st.level[first] = share[first]
         follow = has & ~first
         st.level[follow] += self.alpha * (share[follow] - st.level[follow])
-        stepped = st.resid.sum(axis=1) - st.before[:, 0] * st.ref.sum(axis=1)
+        stepped = self._window_step(st)
         learn = resid_ok & ~np.isnan(stepped)
         if learn.any():
             idx = np.flatnonzero(learn)
             cell = self.baseline.cells(idx, np.full(len(idx), end_ns - self.width_ns, dtype=np.int64))
-            self.baseline.learn(st.scale, cell, stepped[idx], self.baseline.alpha[np.zeros(len(idx), dtype=np.intp)])
+            self.baseline.learn(st.window_scale, cell, stepped[idx],
+                                self.baseline.alpha[np.zeros(len(idx), dtype=np.intp)])
 
 
 class BurstFingerprintDetector(ZoneDetector):
@@ -265,15 +272,18 @@ class BurstFingerprintDetector(ZoneDetector):
         # a pressure drop only corroborates an inflow step: at most as many sigma as the inflow rose, so a
         # pressure level left stale by a long alarm (or a pressure operation) cannot carry the evidence alone
         drop = np.where(np.isnan(pz) | np.isnan(fz), 0.0, np.clip(-pz, 0.0, np.maximum(fz, 0.0)))
-        score = fz + self.rule.pressure_weight * drop  # NaN until `window` buckets were scored
+        score = fz + self.rule.pressure_weight * drop  # NaN until `window` buckets are known, or one is missing
         scoreable = ~np.isnan(score)
         raw = np.where(scoreable & (fratio >= self.rule.min_ratio),
                        self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=0.6), 0).astype(np.int8)
+        # a standing alarm is not judged while its window has a gap (a silent inlet meter): it still stands
+        held = ~scoreable & (np.asarray(level) > 0)
         since = st["alarm_since"]
-        since[raw == 0] = -1
+        since[(raw == 0) & ~held] = -1
         since[(raw > 0) & (since < 0)] = b
-        # an alarm does not teach the baseline that the burst is normal, for at most max_pause
-        calm = (raw == 0) | (b - since >= self.max_pause)
+        # an alarm does not teach the baseline that the burst is normal, for at most max_pause: the quick
+        # level would take a standing burst in within a few buckets
+        calm = ~((raw > 0) | held) | (b - since >= self.max_pause)
         self.scorer.learn(st["flow"], b, end, x, calm, fexp)
         self.pressure_scorer.learn(st["pressure"], b, end, zp, calm, pexp)
         where = self._where(st, end, departure, calm)

@@ -12,6 +12,7 @@ from bench.detection.ideal import (
     WEEK_S,
     ZoneNoise,
     burst_evidence,
+    chance_at_least,
     hours_to_detect,
     measure_noise,
     phi,
@@ -110,3 +111,13 @@ def test_measure_noise_refuses_too_little_quiet_data():
     t = START_NS + np.arange(1000, dtype=np.int64) * STEP_S * NS
     with pytest.raises(ValueError, match="too little quiet data"):
         measure_noise(t, np.ones(1000), np.ones(1000, dtype=bool), daily_sd=0.03, tau_s=86400.0, utc_offset_s=0)
+
+
+def test_the_chance_of_meeting_a_target_counts_every_way_of_reaching_it() -> None:
+    """Two sure events and two coin flips: at least 3 of 4 (75 %) is 3/4 likely, at least 80 % of 4
+    (all four) 1/4, and at least 95 % of 20 sure ones is certain."""
+    assert chance_at_least([1.0, 1.0, 0.5, 0.5], 0.75) == pytest.approx(0.75)
+    assert chance_at_least([1.0, 1.0, 0.5, 0.5], 0.80) == pytest.approx(0.25)
+    assert chance_at_least([1.0] * 20, 0.95) == pytest.approx(1.0)
+    assert chance_at_least([0.9] * 8, 0.80) == pytest.approx(sum(math.comb(8, k) * 0.9**k * 0.1 ** (8 - k)
+                                                                  for k in (7, 8)))

@@ -217,6 +217,15 @@ def bounds_for_case(case: suite.Case, *, budget: float, simulators: str) -> list
     return out
 
 
+def chance_at_least(probabilities: Sequence[float], share: float) -> float:
+    """Chance that independent detections with these probabilities reach `share` of the events (at least
+    ceil(share * n) of n): how likely the ideal observer is to meet a target on these very runs."""
+    dist = np.array([1.0])
+    for p in probabilities:
+        dist = np.convolve(dist, [1.0 - p, p])
+    return float(dist[math.ceil(share * len(probabilities) - 1e-9):].sum())
+
+
 def render(bounds: Sequence[Bound], *, budget: float) -> str:
     lines = [f"Ideal observer of the zone's inflow (knows the profile, the leak's start and growth; "
              f"{budget:g} false alerts per zone-week per kind: evidence needed by the deadline z "
@@ -241,6 +250,13 @@ def render(bounds: Sequence[Bound], *, budget: float) -> str:
         if rows:
             lines.append(f"| {kind} ({deadline}) | all | {len(rows)} | | "
                          f"{np.mean([b.probability for b in rows]):.0%} | |")
+    lines.append("")
+    for target in scores.TARGETS:
+        probs = [b.probability for b in bounds if b.event.kind == target.kind]
+        if probs:
+            lines.append(f"Chance the ideal observer meets \"{target.what}: at least {target.share:.0%}\" on these "
+                         f"runs (at least {math.ceil(target.share * len(probs) - 1e-9)} of {len(probs)}): "
+                         f"{chance_at_least(probs, target.share):.2f}")
     return "\n".join(lines)
 
 

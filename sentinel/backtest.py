@@ -110,6 +110,14 @@ def score(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, zones
     `rule_kinds` (rule id to kind) settles which of several events an alert detects, and whether one its
     rule cannot see makes it false."""
     hits, false_alerts = match_alerts(events, alerts, grace_s=grace_s, rule_kinds=rule_kinds)
+    return score_matched(events, alerts, hits, false_alerts, zones=zones, span_s=span_s, grace_s=grace_s,
+                         anomalies=anomalies)
+
+
+def score_matched(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], hits: Mapping[str, list[AlertSpan]],
+                  false_alerts: Sequence[AlertSpan], *, zones: int, span_s: float, grace_s: float,
+                  anomalies: Sequence[LabelledEvent] = ()) -> tuple[dict, list[EventOutcome]]:
+    """`score` on alerts already matched to events (`match_alerts`), for callers that keep the false ones."""
     outcomes = []
     for ev in sorted(events, key=lambda e: (e.start_ns, e.event_id)):
         found = sorted(hits.get(ev.event_id, []), key=lambda a: a.start_ns)

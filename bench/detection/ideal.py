@@ -217,13 +217,18 @@ def bounds_for_case(case: suite.Case, *, budget: float, simulators: str) -> list
     return out
 
 
+def needed(share: float, events: int) -> int:
+    """Events a target of `share` asks for out of `events` (80 % of 8 is 7)."""
+    return math.ceil(share * events - 1e-9)
+
+
 def chance_at_least(probabilities: Sequence[float], share: float) -> float:
-    """Chance that independent detections with these probabilities reach `share` of the events (at least
-    ceil(share * n) of n): how likely the ideal observer is to meet a target on these very runs."""
+    """Chance that independent detections with these probabilities reach `share` of the events: how
+    likely the ideal observer is to meet a target on these very runs."""
     dist = np.array([1.0])
     for p in probabilities:
         dist = np.convolve(dist, [1.0 - p, p])
-    return float(dist[math.ceil(share * len(probabilities) - 1e-9):].sum())
+    return float(dist[needed(share, len(probabilities)):].sum())
 
 
 def render(bounds: Sequence[Bound], *, budget: float) -> str:
@@ -255,7 +260,7 @@ def render(bounds: Sequence[Bound], *, budget: float) -> str:
         probs = [b.probability for b in bounds if b.event.kind == target.kind]
         if probs:
             lines.append(f"Chance the ideal observer meets \"{target.what}: at least {target.share:.0%}\" on these "
-                         f"runs (at least {math.ceil(target.share * len(probs) - 1e-9)} of {len(probs)}): "
+                         f"runs (at least {needed(target.share, len(probs))} of {len(probs)}): "
                          f"{chance_at_least(probs, target.share):.2f}")
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from bench.detection import leakdb
 from rules.zone_flows import FLOW
-from sentinel.backtest import AlertSpan, EventOutcome, match_alerts, score
+from sentinel.backtest import AlertSpan, EventOutcome, match_alerts, score_matched
 from sentinel.catalog import ROLES, Catalog
 from sentinel.events import LabelledEvent
 
@@ -71,9 +71,9 @@ def size_of(event: LabelledEvent) -> str | None:
 def score_case(label: str, catalog: Catalog, events: Sequence[LabelledEvent], anomalies: Sequence[LabelledEvent],
                alerts: Sequence[AlertSpan], *, span_s: float, grace_s: float,
                rule_kinds: Mapping[str, str] | None = None) -> CaseResult:
-    report, outcomes = score(events, alerts, zones=len(catalog.zones), span_s=span_s, grace_s=grace_s,
-                             anomalies=anomalies, rule_kinds=rule_kinds)
-    _, false = match_alerts(events, alerts, grace_s=grace_s, rule_kinds=rule_kinds)
+    hits, false = match_alerts(events, alerts, grace_s=grace_s, rule_kinds=rule_kinds)
+    report, outcomes = score_matched(events, alerts, hits, false, zones=len(catalog.zones), span_s=span_s,
+                                     grace_s=grace_s, anomalies=anomalies)
     benign = report["false_alerts_on_benign_anomalies"]
     networks = sorted({z.split("/", 1)[0] for z in catalog.zones})
     return CaseResult(label, "+".join(networks), len(catalog.zones), span_s, outcomes, list(alerts), false, benign)

@@ -222,6 +222,17 @@ def test_score_case_matches_alerts_to_events() -> None:
     assert res.truth is None and res.inflow is None
 
 
+def test_each_false_alert_is_listed_with_what_it_fell_on() -> None:
+    holiday = event("H2", "*", "holiday", T0 + 11 * HOUR, T0 + 11 * HOUR + 30 * MIN)
+    res = scored_case([HYDRANT, holiday])
+    assert res.false_during == [("hydrant_draw",), ("holiday",)]  # A2 in the draw's zone; A3 by the city-wide holiday
+    a2, a3 = scores.false_alert_list([res])
+    assert a2 == {"run": "toy@1", "rule": "zone_flow", "zone": "water/DMA2", "sensor": None,
+                  "severity": "warning", "start": "2025-01-01T10:10:00Z", "hours": 0.5, "during": ["hydrant_draw"]}
+    assert a3["hours"] is None and a3["during"] == ["holiday"]  # still open when the run ended
+    assert [r["during"] for r in scores.false_alert_list([scored_case([])])] == [[], []]
+
+
 def test_benign_anomalies_count_across_zones_when_unzoned_and_through_the_grace() -> None:
     holiday = event("H2", "*", "holiday", T0 + 11 * HOUR, T0 + 11 * HOUR + 30 * MIN)  # A3 starts 30 min after
     assert scored_case([holiday]).benign_alerts == 1  # A3, within the hour of grace; A2 (10:10-10:40) ends before

@@ -2,7 +2,8 @@
 
 Options: --dev runs the development seeds instead of the held-out ones; --only NAME keeps matching
 scenarios; --rules FILE... scores other rule files; --out DIR keeps per-run HTML timelines and a JSON
-of every number; --grace sets how long after an event's end an alert still counts.
+of every number and every false alert (with the labelled event or benign anomaly it fell on); --grace
+sets how long after an event's end an alert still counts.
 """
 
 from __future__ import annotations

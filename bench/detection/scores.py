@@ -8,6 +8,7 @@ by benign anomalies (hydrant draws, holidays), which are counted apart too.
 
 from __future__ import annotations
 
+import datetime
 import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ import numpy as np
 
 from bench.detection import leakdb
 from rules.zone_flows import FLOW
-from sentinel.backtest import AlertSpan, EventOutcome, match_alerts, score_matched
+from sentinel.backtest import CITY_WIDE_ANOMALIES, AlertSpan, EventOutcome, match_alerts, score_matched
 from sentinel.catalog import ROLES, Catalog
 from sentinel.events import LabelledEvent
 
@@ -57,6 +58,7 @@ class CaseResult:
     alerts: list[AlertSpan]
     false_alerts: list[AlertSpan]
     benign_alerts: int
+    false_during: list[tuple[str, ...]] = field(default_factory=list)  # per false alert: what it fell on
     truth: np.ndarray | None = None  # water only: (zones, steps) leak labels on LeakDB's grid
     alarms: np.ndarray | None = None  # ... our leak alarms on the same grid
     mask: np.ndarray | None = None  # ... steps that count (non-leak events excluded)
@@ -76,7 +78,37 @@ def score_case(label: str, catalog: Catalog, events: Sequence[LabelledEvent], an
                                      grace_s=grace_s, anomalies=anomalies)
     benign = report["false_alerts_on_benign_anomalies"]
     networks = sorted({z.split("/", 1)[0] for z in catalog.zones})
-    return CaseResult(label, "+".join(networks), len(catalog.zones), span_s, outcomes, list(alerts), false, benign)
+    during = [falls_on(a, [*events, *anomalies], grace_s=grace_s) for a in false]
+    return CaseResult(label, "+".join(networks), len(catalog.zones), span_s, outcomes, list(alerts), false, benign,
+                      during)
+
+
+def falls_on(alert: AlertSpan, labelled: Sequence[LabelledEvent], *, grace_s: float) -> tuple[str, ...]:
+    """The kinds of labelled events and benign anomalies whose window (start to end plus grace) a false
+    alert started in, in its zone or city-wide: why a rule fired where nothing it looks for happened,
+    e.g. a burst rule during a slow leak it cannot see, or a holiday."""
+    grace = int(grace_s * 1e9)
+    return tuple(sorted({ev.kind for ev in labelled if ev.network == alert.network
+                         and (ev.kind in CITY_WIDE_ANOMALIES or ev.zone in ("", "*", alert.zone))
+                         and ev.start_ns <= alert.start_ns <= ev.end_ns + grace}))
+
+
+def false_alert_list(results: Sequence[CaseResult]) -> list[dict[str, object]]:
+    """Every false alert, for whoever tunes the rules: run, rule, zone, sensor, grade, when (UTC, and
+    how long it stood), and what labelled event or benign anomaly it fell on, if any."""
+    rows: list[dict[str, object]] = []
+    for r in results:
+        during = r.false_during or [()] * len(r.false_alerts)
+        for a, on in zip(r.false_alerts, during, strict=True):
+            rows.append({"run": r.label, "rule": a.rule_id, "zone": f"{a.network}/{a.zone}", "sensor": a.sensor_id,
+                         "severity": a.severity, "start": _utc(a.start_ns),
+                         "hours": None if a.end_ns is None else round((a.end_ns - a.start_ns) / 3.6e12, 2),
+                         "during": list(on)})
+    return rows
+
+
+def _utc(t_ns: int) -> str:
+    return datetime.datetime.fromtimestamp(t_ns / 1e9, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def zone_inflows(catalog: Catalog, sensor: np.ndarray, time_ns: np.ndarray, value: np.ndarray, *, start_ns: int,

@@ -77,6 +77,7 @@ def render_markdown(results: Sequence[scores.CaseResult], *, seeds: str) -> tupl
                           "zone_weeks": f.zone_weeks, "per_zone_week": f.per_zone_week, "precision": f.precision}
                          for f in fa],
         "false_by_rule": by_rule,
+        "false_alert_list": scores.false_alert_list(results),
         "leakdb": {k: dataclasses.asdict(v) for k, v in ldb.items()},
         "targets": summary_targets,
     }

@@ -224,12 +224,11 @@ class ZoneBalanceRule(RuleBase):
     baseline: BaselineParams = BaselineParams(profile="hour_of_day", warmup=6)
 
 
-class BurstFingerprintRule(RuleBase):
-    """A burst's fingerprint in one zone: net inflow steps up against the same time of day on earlier days
-    of the same type (weekday or weekend) while the zone's pressures step down, both scored in learned
-    standard deviations and summed; graded on that sum (z) and located at the logger that dropped most."""
+class ZoneStepRule(RuleBase):
+    """What the step rules share: a zone's net inflow against the same time of day on earlier days of the
+    same type, today's offset followed quickly, the last `window` buckets judged together in learned
+    standard deviations of their summed step (rules/detectors/burst_fingerprint.py)."""
 
-    kind: Literal["burst_fingerprint"]
     z: Levels = 5.0
     min_ratio: float = Field(default=0.05, ge=0, description="inflow step at least this share of the expected")
     history: Duration = Field(default=86400.0 * 14, ge=86400.0 * 2, description="days of zone history kept")
@@ -240,7 +239,6 @@ class BurstFingerprintRule(RuleBase):
     level_halflife: Duration = Field(
         default=900.0, gt=0, description="how fast today's offset is followed; the window is judged against it "
         "as it stood before the window, so it can be quick: a zone's demand wanders within the hour")
-    pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
     window: int = Field(default=2, ge=1, le=12, description="buckets whose step is summed and judged together")
     max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
     scale: BaselineParams = Field(
@@ -255,6 +253,26 @@ class BurstFingerprintRule(RuleBase):
         if not values or any(x is None or x <= 0 for x in values):
             raise ValueError("`z` needs at least one limit above 0 (sigma of the window's evidence)")
         return v
+
+
+class BurstFingerprintRule(ZoneStepRule):
+    """A burst's fingerprint in one zone: net inflow steps up against the same time of day on earlier days
+    of the same type (weekday or weekend) while the zone's pressures step down, both scored in learned
+    standard deviations and summed; graded on that sum (z) and located at the logger that dropped most."""
+
+    kind: Literal["burst_fingerprint"]
+    pressure_weight: float = Field(default=1.0, ge=0, description="0 scores the inflow alone")
+
+
+class InflowDropRule(ZoneStepRule):
+    """A zone's net inflow falling abruptly against the same time of day on earlier days: an inlet meter
+    reading low, a closed valve cutting the supply, or a large user stopping. The same step statistic as
+    the burst fingerprint, downwards; the zone's pressures tell which (unchanged, fell, rose)."""
+
+    kind: Literal["inflow_drop"]
+    z: Levels = 6.0
+    min_ratio: float = Field(default=0.1, ge=0, description="inflow drop at least this share of the expected")
+    window: int = Field(default=3, ge=1, le=12, description="buckets whose step is summed and judged together")
 
 
 class InflowExcessRule(RuleBase):
@@ -312,12 +330,12 @@ class PeerDeviationRule(RuleBase):
 
 Rule = Annotated[
     ThresholdRule | RateOfChangeRule | EwmaRule | CusumRule | DeadmanRule | FlatlineRule | NightFlowRule
-    | ZoneBalanceRule | BurstFingerprintRule | PeerDeviationRule | InflowExcessRule,
+    | ZoneBalanceRule | BurstFingerprintRule | InflowDropRule | PeerDeviationRule | InflowExcessRule,
     Field(discriminator="kind"),
 ]
 
 RULE_KINDS = ("threshold", "rate_of_change", "ewma", "cusum", "deadman", "flatline", "night_flow",
-              "zone_balance", "burst_fingerprint", "peer_deviation", "inflow_excess")
+              "zone_balance", "burst_fingerprint", "inflow_drop", "peer_deviation", "inflow_excess")
 
 
 class Settings(Strict):

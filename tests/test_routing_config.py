@@ -100,7 +100,7 @@ def test_grades_networks_kinds_and_labels_are_checked() -> None:
         ["route.routes[0].match.grade", "unknown severity 'purple'; use yellow, orange or red (三级/二级/一级)"],
         ["route.routes[0].match.kind", "unknown rule kind 'spike'; use one of threshold, rate_of_change, ewma, "
                                        "cusum, deadman, flatline, night_flow, zone_balance, burst_fingerprint, "
-                                       "peer_deviation, inflow_excess"],
+                                       "inflow_drop, peer_deviation, inflow_excess"],
     ]
 
 

@@ -32,7 +32,12 @@ counted only up to the inflow's z (it corroborates an inflow step, never makes o
 inflow step must also be at least `min_ratio` of its expected inflow. A standing alarm holds while the
 evidence stays above 60 % of its limit, so one quieter bucket does not clear and re-raise it.
 
-Learning pauses while an alarm stands, so a burst is not learned as normal, but for at most
+`inflow_drop` (InflowDropDetector) is the same statistic downwards, the inflow's z alone: an inlet meter
+reading low, a closed valve cutting the supply or a large user stopping. Its message says how the zone's
+pressures moved with it (rose: the zone draws less; fell: the supply is cut; unchanged: the meter).
+
+Learning pauses while an alarm stands, or while the inflow is as far off the other way (a meter reading
+low is not next week's normal for the fingerprint, a burst not for the drop), but for at most
 `max_pause`: after that the zone's new state is accepted (the alert stays until it clears), so a
 holiday or a changed supply does not hold an alarm for days.
 """
@@ -52,7 +57,7 @@ from rules.detectors.rowwise import count_rows, gather, nanmedian_rows, padded
 from rules.detectors.stamps import empty_stamps
 from rules.detectors.zone import ZoneDetector
 from rules.levels import LevelTable
-from rules.schema import BurstFingerprintRule
+from rules.schema import BurstFingerprintRule, InflowDropRule, ZoneStepRule
 from rules.zone_flows import FinalBucket, pressure_members
 
 DAY_NS = 86_400_000_000_000
@@ -74,7 +79,7 @@ class StepSeries:
 class StepScorer:
     """Step statistic for series sampled once per zone bucket (see the module docstring)."""
 
-    def __init__(self, rule: BurstFingerprintRule, width_ns: int, utc_offset_h: float,
+    def __init__(self, rule: ZoneStepRule, width_ns: int, utc_offset_h: float,
                  holidays: np.ndarray, *, z_ref: float, additive: bool = False) -> None:
         if DAY_NS % width_ns:
             raise ValueError(f"rule {rule.id!r}: zone_bucket must divide a day evenly for a time-of-day history")
@@ -194,6 +199,7 @@ class StepScorer:
 class BurstFingerprintDetector(ZoneDetector):
     kind = "burst_fingerprint"
     reads_zone_pressure = True
+    locates = True  # learns each logger's departure from its zone's median, to name where pressure fell
     rule: BurstFingerprintRule
 
     def __init__(self, *args: Any) -> None:
@@ -226,8 +232,28 @@ class BurstFingerprintDetector(ZoneDetector):
         return {"stamp": empty_stamps(self.scorer.size, self.scorer.width_ns),
                 "flow": self.scorer.new(n), "pressure": self.pressure_scorer.new(n),
                 "logger_level": np.full(m, np.nan),  # each logger's slowly learned pressure
-                "local": self.local.new_state(m),  # each logger's departure from its zone's median
-                "alarm_since": np.full(n, -1, dtype=np.int64)}  # bucket the standing alarm began, -1 none
+                "local": self.local.new_state(m if self.locates else 0),  # its departure from the zone's median
+                "alarm_since": np.full(n, -1, dtype=np.int64)}  # bucket learning paused (an alarm), -1 none
+
+    def _evidence(self, fz: np.ndarray, pz: np.ndarray) -> np.ndarray:
+        """The inflow window's z, plus `pressure_weight` times the pressure window's drop in z. A pressure
+        drop only corroborates an inflow step: at most as many sigma as the inflow rose, so a pressure
+        level left stale by a long alarm (or a pressure operation) cannot carry the evidence alone."""
+        drop = np.where(np.isnan(pz) | np.isnan(fz), 0.0, np.clip(-pz, 0.0, np.maximum(fz, 0.0)))
+        return fz + self.rule.pressure_weight * drop
+
+    def _share(self, series: StepSeries, fratio: np.ndarray, x: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """How big the change is as a share of the expected inflow, in the direction this rule looks: here
+        the newest bucket's step over today's level."""
+        return fratio
+
+    def _detail(self, where: list[str], pz: np.ndarray) -> list[str]:
+        """Per zone, what the message adds: here, where the pressure fell most."""
+        return where
+
+    def _far_off(self, fz: np.ndarray) -> np.ndarray:
+        """The inflow as far off the other way as this rule's lowest limit: here, fallen."""
+        return np.nan_to_num(fz, nan=0.0) <= -self.levels.lowest()
 
     def _zone_pressure(self, st: dict[str, Any], px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(per zone: median over its loggers of pressure less the logger's own level; per logger: its
@@ -269,24 +295,24 @@ class BurstFingerprintDetector(ZoneDetector):
         px = bucket.pressure[self.logger_pos] if len(self.logger_pos) else np.zeros(0)
         zp, departure = self._zone_pressure(st, px)
         pz, _, _, pexp = self.pressure_scorer.step(st["pressure"], b, end, zp, stamp)
-        # a pressure drop only corroborates an inflow step: at most as many sigma as the inflow rose, so a
-        # pressure level left stale by a long alarm (or a pressure operation) cannot carry the evidence alone
-        drop = np.where(np.isnan(pz) | np.isnan(fz), 0.0, np.clip(-pz, 0.0, np.maximum(fz, 0.0)))
-        score = fz + self.rule.pressure_weight * drop  # NaN until `window` buckets are known, or one is missing
+        score = self._evidence(fz, pz)  # NaN until `window` buckets are known, or one is missing
         scoreable = ~np.isnan(score)
-        raw = np.where(scoreable & (fratio >= self.rule.min_ratio),
+        raw = np.where(scoreable & (self._share(st["flow"], fratio, x, fexp) >= self.rule.min_ratio),
                        self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=0.6), 0).astype(np.int8)
         # a standing alarm is not judged while its window has a gap (a silent inlet meter): it still stands
         held = ~scoreable & (np.asarray(level) > 0)
+        # neither an alarm nor an inflow as far off the other way (a meter reading low, for the fingerprint;
+        # a burst, for the drop) teaches the baseline that it is normal, for at most max_pause: the quick
+        # level would take it in within a few buckets, and next week's reference would expect it
+        off = (raw > 0) | self._far_off(fz)
         since = st["alarm_since"]
-        since[(raw == 0) & ~held] = -1
-        since[(raw > 0) & (since < 0)] = b
-        # an alarm does not teach the baseline that the burst is normal, for at most max_pause: the quick
-        # level would take a standing burst in within a few buckets
-        calm = ~((raw > 0) | held) | (b - since >= self.max_pause)
+        since[~off & ~held] = -1
+        since[off & (since < 0)] = b
+        calm = ~(off | held) | (b - since >= self.max_pause)
         self.scorer.learn(st["flow"], b, end, x, calm, fexp)
         self.pressure_scorer.learn(st["pressure"], b, end, zp, calm, pexp)
-        where = self._where(st, end, departure, calm)
+        located = self._where(st, end, departure, calm) if self.locates else [""] * len(self.subjects)
+        where = self._detail(located, pz)
         if len(self.logger_zone):  # loggers' own levels follow slowly (a day), paused with their zone's alarm
             lvl, move = st["logger_level"], calm[self.logger_zone] & ~np.isnan(px)
             lvl[move] += self.scorer.alpha_typical * (px[move] - lvl[move])
@@ -301,3 +327,44 @@ class BurstFingerprintDetector(ZoneDetector):
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"zone inflow stepped up {value:.3g} m3/h against the same time on earlier days while pressures "
                 f"fell: {score:.1f} sigma of evidence (limit {self.levels.threshold_for(grade):g}), burst?")
+
+
+class InflowDropDetector(BurstFingerprintDetector):
+    """The fingerprint's step statistic downwards: a zone's inflow falling abruptly. A meter reading low, a
+    closed valve or a large user stopping all look alike in the inflow; the zone's pressure step tells
+    them apart where pressures follow the zone's flow, so the message says how they moved."""
+
+    kind = "inflow_drop"
+    locates = False  # a fall in the inflow has no place in the zone to point at
+    rule: InflowDropRule  # type: ignore[assignment]
+
+    def _evidence(self, fz: np.ndarray, pz: np.ndarray) -> np.ndarray:
+        return -fz
+
+    def _share(self, series: StepSeries, fratio: np.ndarray, x: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """The step down over today's level, and the inflow below the same time on earlier days, the smaller:
+        a burst's repair falls by as much as a meter reading low, but back to the zone's usual inflow."""
+        below = (expected - x) / self.scorer.reference(series, expected)
+        return np.minimum(-fratio, below)
+
+    def _detail(self, where: list[str], pz: np.ndarray) -> list[str]:
+        return [pressure_response(p) for p in pz]
+
+    def _far_off(self, fz: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(fz, nan=0.0) >= self.levels.lowest()
+
+    def describe(self, grade: int, value: float, score: float, unit: str) -> str:
+        return (f"zone inflow fell {-value:.3g} m3/h against the same time on earlier days: {score:.1f} sigma "
+                f"(limit {self.levels.threshold_for(grade):g}); a meter reading low, a closed valve or a user stopped?")
+
+
+def pressure_response(pz: float, *, clear: float = 2.0) -> str:
+    """How the zone's pressures moved with a drop in its inflow, in words an operator can act on."""
+    if np.isnan(pz):
+        return "no pressure loggers to tell the cause"
+    if pz >= clear:
+        return f"pressures rose {pz:.1f} sigma: the zone draws less (a large user stopped?)"
+    if pz <= -clear:
+        return f"pressures fell {-pz:.1f} sigma too: the supply is cut (an inlet valve closed, a pump stopped?)"
+    return (f"pressures did not move ({pz:+.1f} sigma): the inlet meter reading low? (unless this zone's "
+            "pressures never follow its flow)")

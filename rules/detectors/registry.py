@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rules.detectors.base import Detector
-from rules.detectors.burst_fingerprint import BurstFingerprintDetector
+from rules.detectors.burst_fingerprint import BurstFingerprintDetector, InflowDropDetector
 from rules.detectors.cusum import CusumDetector
 from rules.detectors.deadman import DeadmanDetector
 from rules.detectors.ewma import EwmaDetector
@@ -19,5 +19,5 @@ DETECTORS: dict[str, type[Detector]] = {
     cls.kind: cls
     for cls in (ThresholdDetector, RateOfChangeDetector, EwmaDetector, CusumDetector, DeadmanDetector,
                 FlatlineDetector, NightFlowDetector, ZoneBalanceDetector, BurstFingerprintDetector,
-                PeerDeviationDetector, InflowExcessDetector)
+                InflowDropDetector, PeerDeviationDetector, InflowExcessDetector)
 }

@@ -240,7 +240,9 @@ class ZoneStepRule(RuleBase):
         default=900.0, gt=0, description="how fast today's offset is followed; the window is judged against it "
         "as it stood before the window, so it can be quick: a zone's demand wanders within the hour")
     window: int = Field(default=2, ge=1, le=12, description="buckets whose step is summed and judged together")
-    max_pause: Duration = Field(default=6 * 3600.0, gt=0, description="longest learning pause during an alarm")
+    max_pause: Duration = Field(
+        default=6 * 3600.0, gt=0, description="longest learning pause during an alarm, or while the inflow is "
+        "clearly off the other way (a fall for the fingerprint, a rise for the drop)")
     scale: BaselineParams = Field(
         default=BaselineParams(profile="hour_of_day", halflife=86400.0 * 7, warmup=36, learn_within=4.0),
         description="the window step's spread per hour of day; a `scale:` block replaces this whole default, so "

@@ -20,12 +20,16 @@ MEANT_FOR: dict[str, frozenset[str]] = {
     "burst_fingerprint": frozenset({"burst"}),
     "inflow_excess": frozenset({"slow_leak"}),
     "night_flow": frozenset({"slow_leak"}),
+    "inflow_drop": frozenset({"sensor_offset"}),
 }
 # event kinds a rule kind cannot see at all, so its alert during one is not a find: a leak growing over
 # days makes no step within minutes, so a burst alarm hours into a slow leak is the fingerprint's noise.
 # (The leak rules measure extra water, whatever its cause: their alarm during a burst is the burst's water.)
+# Nor does a fall in the inflow find a burst or a leak, which only raise it (its alarm at a repair is not
+# a find).
 CANNOT_SEE: dict[str, frozenset[str]] = {
     "burst_fingerprint": frozenset({"slow_leak"}),
+    "inflow_drop": frozenset({"burst", "slow_leak"}),
 }
 
 

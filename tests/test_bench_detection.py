@@ -530,3 +530,22 @@ def test_a_burst_alarm_during_a_slow_leak_with_no_burst_is_a_false_alert_not_a_f
     res = scores.score_case("toy@1", TWO_ZONES, [burst], [], [night], span_s=WEEK_S, grace_s=3600,
                             rule_kinds={"water-night-flow": "night_flow"})
     assert res.outcomes[0].first_alert is night and res.false_alerts == []
+
+
+def test_a_drop_in_the_inflow_finds_a_meter_reading_low_but_never_a_burst_it_follows() -> None:
+    """A burst or leak only raises the inflow: the drop rule's alarm at its repair is not a find (and it is
+    false when nothing else happened), while during a meter fault overlapping the repair it finds the fault."""
+    burst = event("B1", "DMA1", "burst", T0, T0 + 2 * HOUR, "medium burst on a main")
+    meter = event("S1", "DMA1", "sensor_offset", T0 + HOUR, T0 + 5 * HOUR, "FI01 reads -30 m3/h off")
+    drop = alert("A1", "DMA1", T0 + 2 * HOUR + 10 * MIN, T0 + 3 * HOUR, rule_id="water-inflow-drop")
+    kinds = {"water-inflow-drop": "inflow_drop"}
+    res = scores.score_case("toy@1", TWO_ZONES, [burst], [], [drop], span_s=WEEK_S, grace_s=3600, rule_kinds=kinds)
+    assert not res.outcomes[0].detected and res.false_alerts == [drop]
+    res = scores.score_case("toy@1", TWO_ZONES, [burst, meter], [], [drop], span_s=WEEK_S, grace_s=3600,
+                            rule_kinds=kinds)
+    found = {o.event.event_id: o.detected for o in res.outcomes}
+    assert found == {"B1": False, "S1": True} and res.false_alerts == []
+    valve = event("V1", "DMA1", "low_pressure", T0 + 2 * HOUR, T0 + 4 * HOUR, "PRV set-point lowered")
+    res = scores.score_case("toy@1", TWO_ZONES, [meter, valve], [], [drop], span_s=WEEK_S, grace_s=3600,
+                            rule_kinds=kinds)
+    assert {o.event.event_id: o.detected for o in res.outcomes} == {"S1": True, "V1": False}  # meant for meters

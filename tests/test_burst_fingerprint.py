@@ -225,8 +225,8 @@ def test_a_zone_with_many_loggers_keeps_a_state_that_fits_one_kafka_message() ->
 
 
 def test_the_default_water_rules_keep_a_zone_under_260_kb() -> None:
-    """Four weeks of 5-minute history per zone for the fingerprint and two for the inflow drop (each an
-    inflow and a pressure series, about 50 kB a week); the marks of which bucket each history slot holds
+    """Four weeks of 5-minute history per zone for the fingerprint and two for the inflow drop (an inflow
+    and a pressure series and the marks of which bucket each slot holds, about 25 kB a week); the marks
     are int32 (they were half the state at int64). Scale-out sends a zone's state as one Kafka record."""
     from rules.snapshot import to_bytes
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from rules.detectors.burst_fingerprint import pressure_response
 from rules.engine import Engine
 from rules.loader import load_rules
 from tests.helpers import MIN, catalog, ruleset
@@ -52,8 +53,10 @@ def test_a_zone_drawing_less_raises_its_pressures_and_the_message_says_so() -> N
 
 
 def test_a_bursts_repair_is_not_a_drop_the_inflow_only_returns_to_usual() -> None:
+    """Eight hours: longer than the drop's learning pause (max_pause, 6 h), so by the repair today's level
+    has taken the burst in and the inflow steps down from it, but only back to the zone's usual."""
     cols = _days(17)
-    cols["FI"][AT:AT + 36] += 25.0  # a three-hour burst, then repaired
+    cols["FI"][AT:AT + 96] += 25.0  # an eight-hour burst, then repaired
     assert _raised(cols) == []
     burst = {"id": "burst", "kind": "burst_fingerprint", "z": {"orange": 9}, "min_ratio": 0.06}
     assert [d.rule_id for d in _raised(cols, DROP, burst)] == ["burst"]  # the fingerprint raises the burst alone
@@ -93,3 +96,25 @@ def test_a_meter_that_read_low_for_a_while_is_no_burst_when_it_recovers() -> Non
     cols["FI"][AT:AT + 36] -= 25.0  # reads low for three hours
     burst = {"id": "burst", "kind": "burst_fingerprint", "z": {"orange": 9}, "min_ratio": 0.06}
     assert [d.rule_id for d in _raised(cols, DROP, burst)] == ["drop"]
+
+
+def test_a_drop_right_after_a_burst_gets_a_whole_learning_pause() -> None:
+    """A burst (far off the other way) pauses the drop's learning; the inlet valve closed for the repair
+    straight after is a new alarm, and today's level is held for a whole `max_pause` (6 h) from it, not
+    for what the burst left of its pause: the alarm stands that long before the level takes the cut in."""
+    cols = _days(17)
+    cols["FI"][AT:AT + 24] += 25.0  # two hours of burst
+    cols["FI"][AT + 24:AT + 120] *= 0.3  # then the valve all but closed for eight hours
+    for p in ("P1", "P2", "P3"):
+        cols[p][AT + 24:AT + 120] -= 60.0
+    changes = [(d.transition, (d.time_ns - MONDAY) // STEP - AT) for d in _run(_engine(), cols)]
+    (raised, start), (cleared, end) = changes
+    assert (raised, cleared) == ("raised", "cleared")
+    assert 24 < start <= 26  # while the burst still fills the window
+    assert start + 72 <= end < 120  # paused six hours from the alarm, then the new state is accepted
+
+
+def test_the_message_tells_silent_loggers_from_none() -> None:
+    assert "unknown" in pressure_response(float("nan"), has_loggers=True)
+    assert "no pressure loggers" in pressure_response(float("nan"), has_loggers=False)
+    assert "inlet meter" in pressure_response(0.5, has_loggers=True)

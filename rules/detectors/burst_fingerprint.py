@@ -4,10 +4,10 @@ Why not a plain profile: demand on any one day sits a few per cent above or belo
 (weather, events), and that offset would either hide a medium burst or raise alarms all day. So each
 bucket is compared with the same time of day on earlier days of the same type (weekday, or weekend and
 holiday; or the same weekday only; median over up to `history` of each day's median over that bucket
-and its two neighbours, buckets under an alarm left out (until `max_pause`) so a burst is not next
-week's normal), and today's offset from that is followed as a share of the expected value by an EWMA
-(`level_halflife`) that stops learning while an alarm stands (a day 3 % busier is 3 % busier at night
-and at the morning peak alike). A burst is a step; a busier day is not.
+and its two neighbours, buckets under an alarm or far off the other way left out (until `max_pause`)
+so a burst is not next week's normal), and today's offset from that is followed as a share of the
+expected value by an EWMA (`level_halflife`) that stops learning likewise (a day 3 % busier is 3 %
+busier at night and at the morning peak alike). A burst is a step; a busier day is not.
 
 What is judged is the last `window` buckets together: their values less the expected ones scaled by
 today's offset *as it stood before the window's first bucket*, summed, in standard deviations of that
@@ -36,8 +36,8 @@ evidence stays above 60 % of its limit, so one quieter bucket does not clear and
 reading low, a closed valve cutting the supply or a large user stopping. Its message says how the zone's
 pressures moved with it (rose: the zone draws less; fell: the supply is cut; unchanged: the meter).
 
-Learning pauses while an alarm stands, or while the inflow is as far off the other way (a meter reading
-low is not next week's normal for the fingerprint, a burst not for the drop), but for at most
+Learning pauses while an alarm stands, or while the inflow is clearly off the other way (`far_off_z`: a
+meter reading low is not next week's normal for the fingerprint, a burst not for the drop), but for at most
 `max_pause`: after that the zone's new state is accepted (the alert stays until it clears), so a
 holiday or a changed supply does not hold an alarm for days.
 """
@@ -61,6 +61,7 @@ from rules.schema import BurstFingerprintRule, InflowDropRule, ZoneStepRule
 from rules.zone_flows import FinalBucket, pressure_members
 
 DAY_NS = 86_400_000_000_000
+HOLD = 0.6  # an alarm, or a learning pause, holds while its evidence stays above this share of its limit
 
 
 @dataclass
@@ -200,6 +201,7 @@ class BurstFingerprintDetector(ZoneDetector):
     kind = "burst_fingerprint"
     reads_zone_pressure = True
     locates = True  # learns each logger's departure from its zone's median, to name where pressure fell
+    far_off_z = 6.0  # a step down this many sigma is not learned as normal (for up to max_pause)
     rule: BurstFingerprintRule
 
     def __init__(self, *args: Any) -> None:
@@ -233,7 +235,7 @@ class BurstFingerprintDetector(ZoneDetector):
                 "flow": self.scorer.new(n), "pressure": self.pressure_scorer.new(n),
                 "logger_level": np.full(m, np.nan),  # each logger's slowly learned pressure
                 "local": self.local.new_state(m if self.locates else 0),  # its departure from the zone's median
-                "alarm_since": np.full(n, -1, dtype=np.int64)}  # bucket learning paused (an alarm), -1 none
+                "alarm_since": np.full(n, -1, dtype=np.int64)}  # bucket learning paused (alarm, far off), -1 none
 
     def _evidence(self, fz: np.ndarray, pz: np.ndarray) -> np.ndarray:
         """The inflow window's z, plus `pressure_weight` times the pressure window's drop in z. A pressure
@@ -251,9 +253,11 @@ class BurstFingerprintDetector(ZoneDetector):
         """Per zone, what the message adds: here, where the pressure fell most."""
         return where
 
-    def _far_off(self, fz: np.ndarray) -> np.ndarray:
-        """The inflow as far off the other way as this rule's lowest limit: here, fallen."""
-        return np.nan_to_num(fz, nan=0.0) <= -self.levels.lowest()
+    def _far_off(self, fz: np.ndarray, paused: np.ndarray) -> np.ndarray:
+        """The inflow clearly off the other way (`far_off_z`, held down to 60 % of it once learning has
+        paused, as an alarm is): here, fallen as a meter reading low falls, far beyond the dips of
+        demand (a holiday's late morning) that a pause would leave the level stale over."""
+        return np.nan_to_num(fz, nan=0.0) <= -np.where(paused, HOLD * self.far_off_z, self.far_off_z)
 
     def _zone_pressure(self, st: dict[str, Any], px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(per zone: median over its loggers of pressure less the logger's own level; per logger: its
@@ -298,16 +302,17 @@ class BurstFingerprintDetector(ZoneDetector):
         score = self._evidence(fz, pz)  # NaN until `window` buckets are known, or one is missing
         scoreable = ~np.isnan(score)
         raw = np.where(scoreable & (self._share(st["flow"], fratio, x, fexp) >= self.rule.min_ratio),
-                       self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=0.6), 0).astype(np.int8)
+                       self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=HOLD), 0).astype(np.int8)
         # a standing alarm is not judged while its window has a gap (a silent inlet meter): it still stands
         held = ~scoreable & (np.asarray(level) > 0)
-        # neither an alarm nor an inflow as far off the other way (a meter reading low, for the fingerprint;
+        # neither an alarm nor an inflow clearly off the other way (a meter reading low, for the fingerprint;
         # a burst, for the drop) teaches the baseline that it is normal, for at most max_pause: the quick
         # level would take it in within a few buckets, and next week's reference would expect it
-        off = (raw > 0) | self._far_off(fz)
         since = st["alarm_since"]
+        off = (raw > 0) | self._far_off(fz, since >= 0)
         since[~off & ~held] = -1
-        since[off & (since < 0)] = b
+        # a new alarm gets a whole pause, even if the inflow was far off the other way just before
+        since[(off & (since < 0)) | ((raw > 0) & (np.asarray(level) == 0))] = b
         calm = ~(off | held) | (b - since >= self.max_pause)
         self.scorer.learn(st["flow"], b, end, x, calm, fexp)
         self.pressure_scorer.learn(st["pressure"], b, end, zp, calm, pexp)
@@ -336,6 +341,7 @@ class InflowDropDetector(BurstFingerprintDetector):
 
     kind = "inflow_drop"
     locates = False  # a fall in the inflow has no place in the zone to point at
+    far_off_z = 4.5  # nor a step up as small as a small burst's, whose repair would otherwise be a drop
     rule: InflowDropRule  # type: ignore[assignment]
 
     def _evidence(self, fz: np.ndarray, pz: np.ndarray) -> np.ndarray:
@@ -348,19 +354,22 @@ class InflowDropDetector(BurstFingerprintDetector):
         return np.minimum(-fratio, below)
 
     def _detail(self, where: list[str], pz: np.ndarray) -> list[str]:
-        return [pressure_response(p) for p in pz]
+        has_loggers = (self.zone_loggers >= 0).any(axis=1) if self.zone_loggers.size else np.zeros(len(pz), bool)
+        return [pressure_response(p, has_loggers=bool(h)) for p, h in zip(pz, has_loggers, strict=True)]
 
-    def _far_off(self, fz: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(fz, nan=0.0) >= self.levels.lowest()
+    def _far_off(self, fz: np.ndarray, paused: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(fz, nan=0.0) >= np.where(paused, HOLD * self.far_off_z, self.far_off_z)
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"zone inflow fell {-value:.3g} m3/h against the same time on earlier days: {score:.1f} sigma "
-                f"(limit {self.levels.threshold_for(grade):g}); a meter reading low, a closed valve or a user stopped?")
+                f"(limit {self.levels.threshold_for(grade):g})")  # the detail says what the pressures suggest
 
 
-def pressure_response(pz: float, *, clear: float = 2.0) -> str:
+def pressure_response(pz: float, *, has_loggers: bool, clear: float = 2.0) -> str:
     """How the zone's pressures moved with a drop in its inflow, in words an operator can act on."""
     if np.isnan(pz):
+        if has_loggers:
+            return "pressures unknown (loggers silent, or their step still learning) to tell the cause"
         return "no pressure loggers to tell the cause"
     if pz >= clear:
         return f"pressures rose {pz:.1f} sigma: the zone draws less (a large user stopped?)"

@@ -44,6 +44,9 @@ class FinalBucket:
     end_ns: int
     net: np.ndarray  # per zone code; NaN where a meter is missing or the zone has none
     pressure: np.ndarray  # per pressure_members(catalog) entry (empty unless with_pressure); NaN when stale
+    # per zone code: a meter sent nothing in this bucket and its last value was carried into `net`; while
+    # the zone's other meters move (a valve shifting water between zones), that makes a one-bucket step
+    carried: np.ndarray | None = None
 
 
 class ZoneFlows:
@@ -131,7 +134,9 @@ class ZoneFlows:
                               minlength=self.n_zones).astype(np.float64)  # int when there are no meters at all
             missing = np.bincount(self.zone, weights=np.isnan(flows), minlength=self.n_zones) > 0
             net[missing | ~self.zones_with_inlet] = np.nan
-            out.append(FinalBucket(b, (b + 1) * self.width, net, mean[self.n_meters:]))
+            carried = np.bincount(self.zone, weights=~seen[:self.n_meters] & fresh[:self.n_meters],
+                                  minlength=self.n_zones) > 0
+            out.append(FinalBucket(b, (b + 1) * self.width, net, mean[self.n_meters:], carried))
             b += 1
         st.next_final = b
         return out

@@ -3,12 +3,14 @@ zone's pressures moved in the message (unchanged: the meter; fell: the supply; r
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rules.detectors.burst_fingerprint import pressure_response
 from rules.engine import Engine
 from rules.loader import load_rules
-from tests.helpers import MIN, catalog, ruleset
+from sentinel.readings import Batch
+from tests.helpers import MIN, catalog, ruleset, series_batch
 from tests.test_burst_fingerprint import MONDAY, PER_DAY, SETTINGS, STEP, ZONE, _days, _run
 
 DROP = {"id": "drop", "kind": "inflow_drop", "z": {"yellow": 6}, "min_ratio": 0.06, "window": 3,
@@ -118,3 +120,43 @@ def test_the_message_tells_silent_loggers_from_none() -> None:
     assert "unknown" in pressure_response(float("nan"), has_loggers=True)
     assert "no pressure loggers" in pressure_response(float("nan"), has_loggers=False)
     assert "inlet meter" in pressure_response(0.5, has_loggers=True)
+
+
+OUTLET = {"sensor_id": "FO", "network": "water", "zone": "DMA1", "quantity": "flow", "unit": "m3/h",
+          "role": "outlet", "interval_s": 300}
+FINGERPRINT = {"id": "burst", "kind": "burst_fingerprint", "z": {"orange": 5}, "min_ratio": 0.06, "window": 3,
+               "reference": "weekday", "history": "14d", "min_days": 1}
+
+
+@pytest.mark.parametrize("shift", [-20.0, 20.0])
+def test_a_meter_silent_while_water_shifts_between_zones_opens_no_alarm(shift: float) -> None:
+    """A valve moves 20 m3/h more (or less) through the zone to its neighbour: inlet and outlet move
+    together and the zone's own use does not change. The outlet meter misses that bucket's reading, so its
+    last value is carried and the net inflow steps for one bucket; neither step rule opens on it."""
+    cols = _days(17)
+    cols["FO"] = np.full(len(cols["FI"]), 30.0) + np.random.default_rng(5).normal(0, 0.2, len(cols["FI"]))
+    cols["FI"] = cols["FI"] + cols["FO"]
+    cols["FI"][AT:] += shift
+    cols["FO"][AT:] += shift
+    eng = Engine(catalog(*ZONE, OUTLET), ruleset(DROP, FINGERPRINT, settings=SETTINGS))
+    batch = series_batch(eng.catalog, cols, step_ns=STEP, t0=MONDAY)
+    silent = (batch.sensor == eng.catalog.index["FO"]) & (batch.time_ns == MONDAY + AT * STEP)
+    keep = ~silent
+    batch = Batch.of(batch.sensor[keep], batch.time_ns[keep], batch.value[keep], batch.quality[keep])
+    state = eng.new_state()
+    raised = [d for d in eng.step(state, batch).detections if d.transition == "raised"]
+    assert raised == []
+
+
+def test_a_burst_whose_first_bucket_carries_a_silent_meter_is_raised_a_bucket_later() -> None:
+    cols = _days(17)
+    cols["FO"] = np.full(len(cols["FI"]), 30.0) + np.random.default_rng(5).normal(0, 0.2, len(cols["FI"]))
+    cols["FI"] = cols["FI"] + cols["FO"]
+    cols["FI"][AT:AT + 36] += 25.0  # a burst: the zone itself draws more
+    eng = Engine(catalog(*ZONE, OUTLET), ruleset(DROP, FINGERPRINT, settings=SETTINGS))
+    batch = series_batch(eng.catalog, cols, step_ns=STEP, t0=MONDAY)
+    keep = ~((batch.sensor == eng.catalog.index["FO"]) & (batch.time_ns == MONDAY + AT * STEP))
+    batch = Batch.of(batch.sensor[keep], batch.time_ns[keep], batch.value[keep], batch.quality[keep])
+    raised = [d for d in eng.step(eng.new_state(), batch).detections if d.transition == "raised"]
+    assert [d.rule_id for d in raised] == ["burst"]
+    assert 5 < (raised[0].time_ns - (MONDAY + AT * STEP)) / MIN <= 15

@@ -303,6 +303,10 @@ class BurstFingerprintDetector(ZoneDetector):
         scoreable = ~np.isnan(score)
         raw = np.where(scoreable & (self._share(st["flow"], fratio, x, fexp) >= self.rule.min_ratio),
                        self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=HOLD), 0).astype(np.int8)
+        # a bucket that carries a silent meter's last value cannot open an alarm (a standing one goes on):
+        # when the zone's other meters move meanwhile, its step is the carried value's, not the water's
+        if bucket.carried is not None:
+            raw[bucket.carried[self.subjects] & (np.asarray(level) == 0)] = 0
         # a standing alarm is not judged while its window has a gap (a silent inlet meter): it still stands
         held = ~scoreable & (np.asarray(level) > 0)
         # neither an alarm nor an inflow clearly off the other way (a meter reading low, for the fingerprint;

@@ -177,19 +177,22 @@ class Expectation:
             out.append("time")
         if self.spec.state is not None and alert_state(a) != self.spec.state:
             out.append("state")
+        if self.spec.message is not None and self.spec.message not in a.message:
+            out.append("message")
         return out
 
     def describe(self, start_ns: int) -> str:
         s = self.spec
         subject = f" {s.subject}" if s.subject else ""
         state = f", {s.state}" if s.state else ""
+        message = f", message containing {s.message!r}" if s.message is not None else ""
         return (f"{s.rule} {s.zone}{subject} {s.grade.label} ({s.grade.grade_zh}) opened "
-                f"{offset(self.lo_ns, start_ns)}..{offset(self.hi_ns, start_ns)}{state}")
+                f"{offset(self.lo_ns, start_ns)}..{offset(self.hi_ns, start_ns)}{state}{message}")
 
     def to_dict(self, start_ns: int) -> dict[str, Any]:
         s = self.spec
         return {"rule": s.rule, "zone": s.zone, "subject": s.subject, "grade": s.grade.label,
-                "state": s.state, "from": iso(self.lo_ns), "to": iso(self.hi_ns),
+                "state": s.state, "message": s.message, "from": iso(self.lo_ns), "to": iso(self.hi_ns),
                 "from_offset": offset(self.lo_ns, start_ns), "to_offset": offset(self.hi_ns, start_ns)}
 
 
@@ -218,9 +221,11 @@ def compare(expectations: Sequence[Expectation], alerts: Sequence[Alert], start_
             k = min(near, key=lambda k: max(e.lo_ns - alerts[k].started_ns, alerts[k].started_ns - e.hi_ns, 0))
             used.add(k)
             a = alerts[k]
+            wrong = e.differences(a)
+            said = f", message {a.message!r}" if "message" in wrong else ""
             problems.append(Problem(
-                "mismatch", e.line, f"wrong {', '.join(e.differences(a))}: expected {e.describe(start_ns)}; "
-                f"got {describe_alert(a, start_ns)}", e.to_dict(start_ns), alert_summary(a, start_ns)))
+                "mismatch", e.line, f"wrong {', '.join(wrong)}: expected {e.describe(start_ns)}; "
+                f"got {describe_alert(a, start_ns)}{said}", e.to_dict(start_ns), alert_summary(a, start_ns)))
             continue
         hint = ""
         if e.spec.rule in silent:

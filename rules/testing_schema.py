@@ -159,6 +159,8 @@ class ExpectedAlert(Strict):
     state: Literal["firing", "cleared", "resolved"] | None = Field(
         default=None, description="at the end of the input: firing, cleared (waiting out resolve_after) "
         "or resolved")
+    message: str | None = Field(default=None, description="text the alert's message must contain (what an "
+                                "operator reads: where the evidence points, what the rule suspects)")
     window: Window
 
 

@@ -20,7 +20,7 @@ WATER_RULES = ROOT / "rules" / "defaults" / "water.yaml"
 
 # Every kind of alarm the default rules promise has a shipped test that makes it fire.
 PROMISED = {
-    "water-burst-pressure-drop", "water-pressure-low", "water-night-flow", "water-inflow-excess",
+    "water-burst-pressure-drop", "water-pressure-low", "water-night-flow", "water-inflow-excess", "water-inflow-drop",
     "water-zone-balance", "water-sensor-silent", "water-sensor-stuck", "heat-makeup-rise", "heat-pressure-drop",
     "heat-temperature-anomaly", "gas-lel", "gas-pressure-drop",
 }
@@ -96,6 +96,20 @@ def test_a_wrong_grade_fails_with_a_diff(tmp_path: Path, capsys: pytest.CaptureF
     assert (f"{path}:{line}: 'sag': wrong grade: expected water-pressure-low DMA1 red (一级) opened +34m..+36m; "
             "got water-pressure-low water/DMA1 P1 yellow (三级) opened +35m") in out
     assert "  FAIL  sag  (line 5," in out and out.rstrip().endswith("0 passed, 1 failed")
+
+
+def test_a_message_that_does_not_say_what_the_test_expects_fails_showing_the_message(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + SAG + "      - {rule: water-pressure-low, zone: DMA1, grade: yellow, "
+                 "message: 'below 100', window: {from: 34m, to: 36m}}\n")
+    (case,) = run_file(path).cases
+    (problem,) = case.problems
+    assert problem.kind == "mismatch" and problem.line == line_of(path, "below 100")
+    assert problem.message.startswith("wrong message: expected water-pressure-low DMA1 yellow (三级) opened "
+                                      "+34m..+36m, message containing 'below 100'; got ")
+    assert ", message '" in problem.message  # the alert's own words, to copy from
+    path = write(tmp_path, HEADER + SAG + "      - {rule: water-pressure-low, zone: DMA1, grade: yellow, "
+                 "message: '140', window: {from: 34m, to: 36m}}\n")
+    assert run_file(path).passed
 
 
 def test_a_wrong_time_and_an_unexpected_alert_are_both_reported(tmp_path: Path) -> None:

@@ -66,17 +66,17 @@ def _ttd_stats(values: list[float]) -> dict[str, float | None]:
 CITY_WIDE_ANOMALIES = ("holiday",)  # benign anomalies that touch every zone of their network
 
 
+def touches(a: AlertSpan, an: LabelledEvent, *, grace_s: float) -> bool:
+    """The alert started during the labelled event or anomaly, or up to `grace_s` after it ended, in its
+    zone (its network, for city-wide ones)."""
+    where = an.network == a.network and (an.kind in CITY_WIDE_ANOMALIES or an.zone in ("", "*", a.zone))
+    return where and an.start_ns <= a.start_ns < an.end_ns + int(grace_s * 1e9)
+
+
 def on_benign_anomalies(alerts: Sequence[AlertSpan], anomalies: Sequence[LabelledEvent], *,
                         grace_s: float) -> list[AlertSpan]:
-    """The alerts a benign anomaly (hydrant draw, holiday: labelled in anomalies.csv) raised: started
-    during it, or up to `grace_s` after it ended, in its zone (its network, for city-wide ones)."""
-    grace = int(grace_s * 1e9)
-
-    def touches(a: AlertSpan, an: LabelledEvent) -> bool:
-        where = an.network == a.network and (an.kind in CITY_WIDE_ANOMALIES or an.zone in ("", "*", a.zone))
-        return where and an.start_ns <= a.start_ns < an.end_ns + grace
-
-    return [a for a in alerts if any(touches(a, an) for an in anomalies)]
+    """The alerts a benign anomaly (hydrant draw, holiday: labelled in anomalies.csv) raised (`touches`)."""
+    return [a for a in alerts if any(touches(a, an, grace_s=grace_s) for an in anomalies)]
 
 
 def match_alerts(events: Sequence[LabelledEvent], alerts: Sequence[AlertSpan], *, grace_s: float,

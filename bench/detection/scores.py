@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.detection import leakdb
 from rules.zone_flows import FLOW
-from sentinel.backtest import CITY_WIDE_ANOMALIES, AlertSpan, EventOutcome, match_alerts, score_matched
+from sentinel.backtest import AlertSpan, EventOutcome, match_alerts, score_matched, touches
 from sentinel.catalog import ROLES, Catalog
 from sentinel.events import LabelledEvent
 
@@ -87,10 +87,7 @@ def falls_on(alert: AlertSpan, labelled: Sequence[LabelledEvent], *, grace_s: fl
     """The kinds of labelled events and benign anomalies whose window (start to end plus grace) a false
     alert started in, in its zone or city-wide: why a rule fired where nothing it looks for happened,
     e.g. a burst rule during a slow leak it cannot see, or a holiday."""
-    grace = int(grace_s * 1e9)
-    return tuple(sorted({ev.kind for ev in labelled if ev.network == alert.network
-                         and (ev.kind in CITY_WIDE_ANOMALIES or ev.zone in ("", "*", alert.zone))
-                         and ev.start_ns <= alert.start_ns <= ev.end_ns + grace}))
+    return tuple(sorted({ev.kind for ev in labelled if touches(alert, ev, grace_s=grace_s)}))
 
 
 def false_alert_list(results: Sequence[CaseResult]) -> list[dict[str, object]]:

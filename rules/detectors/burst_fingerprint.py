@@ -201,7 +201,8 @@ class BurstFingerprintDetector(ZoneDetector):
     kind = "burst_fingerprint"
     reads_zone_pressure = True
     locates = True  # learns each logger's departure from its zone's median, to name where pressure fell
-    far_off_z = 6.0  # a step down this many sigma is not learned as normal (for up to max_pause)
+    direction = 1.0  # the way the inflow steps for this rule: up
+    far_off_z = 6.0  # a step the other way this many sigma is not learned as normal (for up to max_pause)
     rule: BurstFingerprintRule
 
     def __init__(self, *args: Any) -> None:
@@ -255,9 +256,10 @@ class BurstFingerprintDetector(ZoneDetector):
 
     def _far_off(self, fz: np.ndarray, paused: np.ndarray) -> np.ndarray:
         """The inflow clearly off the other way (`far_off_z`, held down to 60 % of it once learning has
-        paused, as an alarm is): here, fallen as a meter reading low falls, far beyond the dips of
-        demand (a holiday's late morning) that a pause would leave the level stale over."""
-        return np.nan_to_num(fz, nan=0.0) <= -np.where(paused, HOLD * self.far_off_z, self.far_off_z)
+        paused, as an alarm is). For the fingerprint, fallen as a meter reading low falls: far beyond the
+        dips of demand (a holiday's late morning) that a pause would leave the level stale over."""
+        against = -self.direction * np.nan_to_num(fz, nan=0.0)
+        return against >= np.where(paused, HOLD * self.far_off_z, self.far_off_z)
 
     def _zone_pressure(self, st: dict[str, Any], px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(per zone: median over its loggers of pressure less the logger's own level; per logger: its
@@ -301,14 +303,15 @@ class BurstFingerprintDetector(ZoneDetector):
         pz, _, _, pexp = self.pressure_scorer.step(st["pressure"], b, end, zp, stamp)
         score = self._evidence(fz, pz)  # NaN until `window` buckets are known, or one is missing
         scoreable = ~np.isnan(score)
+        standing = np.asarray(level) > 0
         raw = np.where(scoreable & (self._share(st["flow"], fratio, x, fexp) >= self.rule.min_ratio),
                        self.levels.above(np.nan_to_num(score, nan=-np.inf), level, hyst_ratio=HOLD), 0).astype(np.int8)
         # a bucket that carries a silent meter's last value cannot open an alarm (a standing one goes on):
         # when the zone's other meters move meanwhile, its step is the carried value's, not the water's
         if bucket.carried is not None:
-            raw[bucket.carried[self.subjects] & (np.asarray(level) == 0)] = 0
+            raw[bucket.carried[self.subjects] & ~standing] = 0
         # a standing alarm is not judged while its window has a gap (a silent inlet meter): it still stands
-        held = ~scoreable & (np.asarray(level) > 0)
+        held = ~scoreable & standing
         # neither an alarm nor an inflow clearly off the other way (a meter reading low, for the fingerprint;
         # a burst, for the drop) teaches the baseline that it is normal, for at most max_pause: the quick
         # level would take it in within a few buckets, and next week's reference would expect it
@@ -316,7 +319,7 @@ class BurstFingerprintDetector(ZoneDetector):
         off = (raw > 0) | self._far_off(fz, since >= 0)
         since[~off & ~held] = -1
         # a new alarm gets a whole pause, even if the inflow was far off the other way just before
-        since[(off & (since < 0)) | ((raw > 0) & (np.asarray(level) == 0))] = b
+        since[(off & (since < 0)) | ((raw > 0) & ~standing)] = b
         calm = ~(off | held) | (b - since >= self.max_pause)
         self.scorer.learn(st["flow"], b, end, x, calm, fexp)
         self.pressure_scorer.learn(st["pressure"], b, end, zp, calm, pexp)
@@ -345,8 +348,14 @@ class InflowDropDetector(BurstFingerprintDetector):
 
     kind = "inflow_drop"
     locates = False  # a fall in the inflow has no place in the zone to point at
+    direction = -1.0
     far_off_z = 4.5  # nor a step up as small as a small burst's, whose repair would otherwise be a drop
     rule: InflowDropRule  # type: ignore[assignment]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.has_loggers = (self.zone_loggers >= 0).any(axis=1) if self.zone_loggers.size \
+            else np.zeros(len(self.subjects), dtype=bool)
 
     def _evidence(self, fz: np.ndarray, pz: np.ndarray) -> np.ndarray:
         return -fz
@@ -358,11 +367,7 @@ class InflowDropDetector(BurstFingerprintDetector):
         return np.minimum(-fratio, below)
 
     def _detail(self, where: list[str], pz: np.ndarray) -> list[str]:
-        has_loggers = (self.zone_loggers >= 0).any(axis=1) if self.zone_loggers.size else np.zeros(len(pz), bool)
-        return [pressure_response(p, has_loggers=bool(h)) for p, h in zip(pz, has_loggers, strict=True)]
-
-    def _far_off(self, fz: np.ndarray, paused: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(fz, nan=0.0) >= np.where(paused, HOLD * self.far_off_z, self.far_off_z)
+        return [pressure_response(p, has_loggers=bool(h)) for p, h in zip(pz, self.has_loggers, strict=True)]
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"zone inflow fell {-value:.3g} m3/h against the same time on earlier days: {score:.1f} sigma "

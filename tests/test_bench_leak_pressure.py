@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from bench.detection.leak_pressure import DAY_NS, departures, largest_shift, p_value, quiet_onsets
+from bench.detection.leak_pressure import departures, largest_shift, p_value, quiet_onsets
+from rules.calendar import DAY_NS
 from sentinel.events import LabelledEvent
 
 STEPS_PER_DAY = 288

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.detection import suite
+from rules.calendar import DAY_NS
 from sentinel.events import LabelledEvent
 
-DAY_NS = 86_400_000_000_000
 BEFORE_DAYS = 6  # reference days before the onset
 AFTER_DAYS = (1, 2)  # the leak's second and third days: 24-72 hours in
 WINDOWS = {"night": (2, 4), "day": (8, 20)}  # local hours averaged per day

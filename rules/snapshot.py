@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import logging
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from rules.engine import Engine, EngineState
 from rules.levels import NO_TIME
 from sentinel.catalog import Catalog
+from sentinel.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,20 @@ def flatten(state: EngineState, engine: Engine | None = None) -> dict[str, np.nd
     }
     arrays[_META] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     return arrays
+
+
+def misfits(engine: Engine, arrays: dict[str, np.ndarray]) -> list[str]:
+    """What of a saved state `restore` would not carry over to this engine, in words: all of it when the
+    catalog differs, else each rule that is new or changed since (it starts fresh)."""
+    meta = json.loads(bytes(arrays[_META]).decode())
+    saved_catalog = meta.get("catalog")
+    if len(arrays["last_t"]) != len(engine.catalog) or (
+            saved_catalog is not None and saved_catalog != catalog_fingerprint(engine.catalog)):
+        return ["it was saved for another sensor catalog"]
+    state = engine.new_state()
+    saved = meta["fingerprints"]
+    return [f"rule {rid} {'is new' if rid not in saved else 'changed'} since it was saved"
+            for rid, rs in state.rules.items() if saved.get(rid) != rs.fingerprint]
 
 
 def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
@@ -116,9 +132,13 @@ def to_bytes(state: EngineState, extra: dict | None = None, engine: Engine | Non
     return buf.getvalue()
 
 
-def from_bytes(blob: bytes, engine: Engine) -> tuple[EngineState, dict | None]:
+def _arrays(blob: bytes) -> dict[str, np.ndarray]:
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        arrays = {k.replace("|", "/"): data[k] for k in data.files}
+        return {k.replace("|", "/"): data[k] for k in data.files}
+
+
+def from_bytes(blob: bytes, engine: Engine) -> tuple[EngineState, dict | None]:
+    arrays = _arrays(blob)
     extra = json.loads(bytes(arrays.pop("__extra__")).decode()) if "__extra__" in arrays else None
     return restore(engine, arrays), extra
 
@@ -131,5 +151,18 @@ def save(path: str | Path, state: EngineState, extra: dict | None = None, engine
     tmp.replace(path)
 
 
-def load(path: str | Path, engine: Engine) -> tuple[EngineState, dict | None]:
-    return from_bytes(Path(path).read_bytes(), engine)
+def load(path: str | Path, engine: Engine, *, strict: bool = False) -> tuple[EngineState, dict | None]:
+    """The state saved at `path`, fitted to `engine`. `strict`: raise InputError, naming the file and what
+    does not fit, rather than start a rule (or, for another catalog, everything) fresh; for replays from a
+    learned state, whose results would otherwise quietly be a cold start's."""
+    blob = Path(path).read_bytes()
+    if strict:
+        try:
+            problems = misfits(engine, _arrays(blob))
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            raise InputError("not a saved engine state (one from `sentinel learn` or `sentinel run --state`)",
+                             source=str(path)) from exc
+        if problems:
+            raise InputError("; ".join(problems) + ": learn again with this catalog and these rules",
+                             source=str(path))
+    return from_bytes(blob, engine)

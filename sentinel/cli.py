@@ -1,4 +1,4 @@
-"""`sentinel` command line: demo, run, replay, backtest, simulate, rules check."""
+"""`sentinel` command line: demo, run, replay, backtest, learn, simulate, rules check."""
 
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def _replay(args: argparse.Namespace) -> tuple[Catalog, ReplayOutcome]:
 
     catalog = load_catalog(args.catalog)
     out = replay(catalog, args.readings, _rules(args.rules), store=_store(args, catalog),
-                 batch_size=args.batch_size, resolve_after_s=args.resolve_after, show_progress=not args.quiet)
+                 batch_size=args.batch_size, resolve_after_s=args.resolve_after, show_progress=not args.quiet,
+                 from_state=args.from_state)
     return catalog, out
 
 
@@ -207,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="print JSON")
         sp.add_argument("-q", "--quiet", action="store_true", help="no progress output")
         sp.add_argument("--report", help="write an HTML page with alerts over time (and labelled events)")
+        sp.add_argument("--from-state", help="start from this saved state (`sentinel learn`, or a processor's "
+                        "--state file) instead of cold")
 
     rp = sub.add_parser("replay", help="run rules over recorded readings")
     replay_args(rp)
@@ -220,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--anomalies", help="benign anomalies CSV (same columns as events; the simulator's "
                     "anomalies.csv): count the false alerts they raised")
     bt.set_defaults(func=cmd_backtest)
+
+    from sentinel.learn_cli import add_learn_command
+    add_learn_command(sub)
 
     from sentinel.influx_cli import add_influx_commands
     al = sub.add_parser("alerts", help="list alerts kept in a SQLite store")

@@ -20,7 +20,9 @@ from alerts.lifecycle import AlertBook
 from ingest.decoders import Decoder
 from ingest.mqtt_source import MqttSource
 from rules import snapshot
+from rules.levels import NO_TIME
 from sentinel.pipeline import Pipeline
+from sentinel.readings import iso
 from sentinel.rules_watch import RulesWatcher
 from sentinel.stores.base import StoreFull
 
@@ -49,8 +51,8 @@ class LiveRunner:
         self.pipeline.state = state
         if extra and "alerts" in extra:
             self.pipeline.book = AlertBook.restore(extra["alerts"], self.pipeline.book.resolve_after_s)
-        log.info("restored engine and alert state from %s (%d open alerts)", self.state_path,
-                 len(self.pipeline.book.open_alerts()))
+        log.info("restored engine and alert state from %s (readings up to %s, %d open alerts)", self.state_path,
+                 iso(state.watermark) if state.watermark != NO_TIME else "none", len(self.pipeline.book.open_alerts()))
         self.pipeline.reconcile_alerts()
         return True
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from alerts.lifecycle import AlertBook
 from alerts.model import Alert
 from ingest.replay import read_replay
+from rules import snapshot
 from rules.loader import RuleSet
 from sentinel.backtest import AlertSpan
 from sentinel.catalog import Catalog
@@ -35,11 +37,18 @@ class ReplayOutcome:
 
 
 def replay(catalog: Catalog, readings: str | Path, ruleset: RuleSet, *, store: Store | None = None,
-           batch_size: int = 5000, resolve_after_s: float = 900.0, show_progress: bool = True) -> ReplayOutcome:
+           batch_size: int = 5000, resolve_after_s: float = 900.0, show_progress: bool = True,
+           from_state: str | Path | None = None) -> ReplayOutcome:
+    """`from_state`: start from this saved state (`sentinel learn`, or a processor's `--state`), not cold;
+    it must fit the catalog and every rule (InputError otherwise)."""
+    pipeline = Pipeline(catalog, ruleset, store=store, resolve_after_s=resolve_after_s)
+    if from_state is not None:
+        pipeline.state, extra = snapshot.load(from_state, pipeline.engine, strict=True)
+        if extra and "alerts" in extra:
+            pipeline.book = AlertBook.restore(extra["alerts"], resolve_after_s)
     reading = Progress("reading", enabled=show_progress)
     data = read_replay(readings, catalog, progress=lambda done, total: reading.update(done, total))
     reading.done(f"{len(data.batch):,} readings ({data.form} form), {len(data.dead_letters):,} dead letters")
-    pipeline = Pipeline(catalog, ruleset, store=store, resolve_after_s=resolve_after_s)
     detections: list[Detection] = []
     if data.dead_letters:
         pipeline.process(data.batch.take(slice(0, 0)), data.dead_letters)

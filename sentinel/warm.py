@@ -1,13 +1,11 @@
 """Warm start from InfluxDB: a restart without a state file need not mean hours of blindness.
 
-The engine's learned baselines (EWMA means/variances, CUSUM sums, night-flow and zone-balance profiles)
-are a pure function of the readings it has seen. So `warm_start` reads the last N hours of
-``readings`` back from InfluxDB (Flux, pivoted to one row per reading), feeds them to `engine.step`
-in event-time order, one time window at a time (memory stays bounded), and discards the detections:
-history has already alerted once. The state it leaves is the state an engine that saw those readings
-live would have, so detections on new data agree (tests/test_influx_warm.py pins this). Readings the
-original engine dropped as out of order are, read back in time order, accepted; with in-order input
-the two are identical.
+`warm_start` reads the last N hours of ``readings`` back from InfluxDB (Flux, pivoted to one row per
+reading) and feeds them to the engine in event-time order, one time window at a time (memory stays
+bounded), as `sentinel.learn` does with a file; history has already alerted once. The state it leaves
+is the state an engine that saw those readings live would have, so detections on new data agree
+(tests/test_influx_warm.py pins this). Readings the original engine dropped as out of order are, read
+back in time order, accepted; with in-order input the two are identical.
 """
 
 from __future__ import annotations
@@ -15,15 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 from influxdb_client import InfluxDBClient
 from influxdb_client.domain.dialect import Dialect
 
 from rules.engine import Engine, EngineState
-from rules.levels import NO_TIME
 from sentinel.catalog import Catalog
+from sentinel.learn import Learned, feed
 from sentinel.readings import NS, Batch
 from sentinel.stores.influx_schema import READINGS
 
@@ -94,41 +91,14 @@ def history(client: InfluxDBClient, org: str, bucket: str, catalog: Catalog, sta
             yield batch
 
 
-@dataclass(frozen=True)
-class WarmResult:
-    readings: int
-    batches: int
-    first_ns: int | None
-    last_ns: int | None
-    seconds: float
-
-
-def forget_alarms(state: EngineState) -> None:
-    """Keep what history taught the baselines, not its alarms: no alert exists for them, so a condition
-    still present when going live must raise again (and then clear) like any other."""
-    for rs in state.rules.values():
-        rs.tracker.level[:] = 0
-        rs.tracker.since[:] = NO_TIME
-
-
 def warm_start(engine: Engine, state: EngineState, client: InfluxDBClient, org: str, bucket: str, hours: float,
-               *, now_ns: int | None = None, window_ns: int = WINDOW_NS) -> WarmResult:
+               *, now_ns: int | None = None, window_ns: int = WINDOW_NS) -> Learned:
     """Run the last `hours` of readings (before `now_ns`, default: now) through `engine` on `state`.
 
     Detections are discarded; the state is updated in place."""
-    started = time.monotonic()
     stop = time.time_ns() if now_ns is None else int(now_ns)
     start = stop - int(hours * HOUR_NS)
-    n = batches = 0
-    first = last = None
-    for batch in history(client, org, bucket, engine.catalog, start, stop, window_ns):
-        engine.step(state, batch)
-        n += len(batch)
-        batches += 1
-        first = int(batch.time_ns[0]) if first is None else first
-        last = int(batch.time_ns[-1])
-    forget_alarms(state)
-    result = WarmResult(n, batches, first, last, time.monotonic() - started)
-    log.info("warm start: %d readings from the last %g h of InfluxDB bucket %r in %.1f s", n, hours, bucket,
-             result.seconds)
+    result = feed(engine, state, history(client, org, bucket, engine.catalog, start, stop, window_ns))
+    log.info("warm start: %d readings from the last %g h of InfluxDB bucket %r in %.1f s", result.readings, hours,
+             bucket, result.seconds)
     return result

@@ -1,0 +1,140 @@
+"""Learning from history: the rules' baselines taught by recorded readings before going live.
+
+A rule's state is a pure function of the readings it has seen, so history (a SCADA export, or InfluxDB's
+last hours) fed through `Engine.step` in event-time order leaves the state a live engine that saw it would
+have. What it must not leave is history's alarms: no alert was raised for them here, so a condition still
+present when going live raises again like any other (`forget_alarms`).
+
+Without it a new deployment is blind where the rules compare with the same weekday (burst fingerprint,
+inflow drop and excess, night flow): a week after commissioning. `sentinel learn` writes the state file
+`sentinel run --state` starts from, and says which weekdays each zone has been taught.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.replay import read_replay
+from rules.calendar import holiday_days, local_day, weekday_profiles
+from rules.engine import Engine, EngineState
+from rules.levels import NO_TIME
+from rules.loader import RuleSet
+from rules.schema import RuleBase
+from sentinel.catalog import ROLES, Catalog
+from sentinel.deadletter import DeadLetter
+from sentinel.readings import NS, Batch
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ZONE_METER_ROLES = ("inlet", "outlet")
+
+
+@dataclass(frozen=True)
+class Learned:
+    """What a run over history fed the engine."""
+
+    readings: int
+    batches: int
+    first_ns: int | None
+    last_ns: int | None
+    seconds: float
+
+
+def feed(engine: Engine, state: EngineState, batches: Iterable[Batch],
+         progress: Callable[[int], None] | None = None) -> Learned:
+    """Step `engine` on `state` through `batches` (in event-time order), discard the detections, then
+    forget the alarms. `progress` is told the readings fed so far after each batch."""
+    started = time.monotonic()
+    n = count = 0
+    first = last = None
+    for batch in batches:
+        if not len(batch):
+            continue
+        engine.step(state, batch)
+        n += len(batch)
+        count += 1
+        first = int(batch.time_ns[0]) if first is None else first
+        last = int(batch.time_ns[-1])
+        if progress is not None:
+            progress(n)
+    forget_alarms(state)
+    return Learned(n, count, first, last, time.monotonic() - started)
+
+
+def forget_alarms(state: EngineState) -> None:
+    """Keep what history taught the baselines, not its alarms: no alert exists for them, so a condition
+    still present when going live must raise again (and then clear) like any other."""
+    for rs in state.rules.values():
+        rs.tracker.level[:] = 0
+        rs.tracker.since[:] = NO_TIME
+
+
+def judges_by_weekday(rule: RuleBase) -> bool:
+    """Whether the rule compares a zone with the same weekday, so it is blind on weekdays not yet seen."""
+    return rule.kind == "inflow_excess" or getattr(rule, "reference", None) == "weekday"
+
+
+@dataclass(frozen=True)
+class ZoneCoverage:
+    """The local days on which a zone's boundary meters sent readings (what the weekly rules learn from)."""
+
+    zone: str  # "network/zone"
+    days: int
+    weekdays: frozenset[int]  # 0 Monday .. 6 Sunday (holidays count as Sunday, as in the rules)
+
+    @property
+    def missing(self) -> list[str]:
+        return [WEEKDAYS[d] for d in range(7) if d not in self.weekdays]
+
+
+def zone_coverage(engine: Engine, batch: Batch) -> list[ZoneCoverage]:
+    """For each zone a same-weekday rule watches: how many local days, and which weekdays, its inlet or
+    outlet meters were heard on."""
+    catalog, settings = engine.catalog, engine.ruleset.settings
+    zones = sorted({int(z) for c in engine.rules if c.detector.subject_is_zone and judges_by_weekday(c.detector.rule)
+                    for z in c.detector.subjects})
+    if not zones:
+        return []
+    meter = np.isin(catalog.role_code, [ROLES.index(r) for r in ZONE_METER_ROLES])
+    heard = meter[batch.sensor] & ~np.isnan(batch.value)
+    day = local_day(batch.time_ns[heard], int(settings.utc_offset_h * 3600 * NS))
+    zone = catalog.zone_code[batch.sensor[heard]]
+    holidays = holiday_days(settings.holidays)
+    out = []
+    for z in zones:
+        days = np.unique(day[zone == z])
+        weekdays = frozenset(int(w) for w in weekday_profiles(days, holidays))
+        out.append(ZoneCoverage(catalog.zones[z], len(days), weekdays))
+    return out
+
+
+@dataclass
+class FileLearning:
+    """`learn_file`'s outcome: the state (and the engine it fits), what fed it, and what the file held that
+    could not be used."""
+
+    engine: Engine
+    state: EngineState
+    learned: Learned
+    coverage: list[ZoneCoverage]
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    form: str = "long"
+
+
+def learn_file(catalog: Catalog, ruleset: RuleSet, readings: str | Path, *, batch_size: int = 5000,
+               on_read: Callable[[int, int], None] | None = None,
+               on_fed: Callable[[int, int], None] | None = None) -> FileLearning:
+    """Read a replay file (long or wide form) and learn from it, from a fresh state.
+
+    `on_read(done, total)` reports reading progress in characters, `on_fed(done, total)` in readings."""
+    data = read_replay(readings, catalog, progress=on_read)
+    engine = Engine(catalog, ruleset)
+    state = engine.new_state()
+    total = len(data.batch)
+    learned = feed(engine, state, data.batch.split(batch_size),
+                   None if on_fed is None else (lambda done: on_fed(done, total)))
+    return FileLearning(engine, state, learned, zone_coverage(engine, data.batch), data.dead_letters, data.form)

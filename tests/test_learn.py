@@ -1,0 +1,168 @@
+"""Commissioning from history: `sentinel learn` teaches the rules a SCADA export, so going live is not a week
+blind, and what it learned is exactly what an engine that had watched all along would know."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rules import snapshot
+from rules.engine import Engine
+from rules.loader import load_rules
+from sentinel.catalog import load_catalog
+from sentinel.cli import main
+from sentinel.errors import InputError
+from sentinel.learn import learn_file
+from sentinel.replay_run import replay
+from simulators.dispatch import simulate_file, write_result
+
+SCENARIO = Path(__file__).resolve().parents[1] / "rules" / "tests" / "hanoi-burst.yaml"
+SPLIT = "2025-03-12T16:00:00Z"  # the second Thursday 00:00 local; DMA2's main bursts at 10:00 local that day
+
+
+def split_readings(source: Path, history: Path, live: Path, at: str = SPLIT) -> None:
+    head, *rows = source.read_text(encoding="utf-8").splitlines()
+    history.write_text("\n".join([head, *(r for r in rows if r < at)]) + "\n", encoding="utf-8")
+    live.write_text("\n".join([head, *(r for r in rows if r >= at)]) + "\n", encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def hanoi(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Eleven days of Hanoi hydraulics: ten ordinary days as history, then the day of the burst as live."""
+    d = tmp_path_factory.mktemp("hanoi")
+    write_result(simulate_file(SCENARIO, show_progress=False), d)
+    split_readings(d / "readings.csv", d / "history.csv", d / "live.csv")
+    return d
+
+
+@pytest.fixture(scope="module")
+def learned(hanoi: Path) -> Path:
+    state = hanoi / "learned.state"
+    assert main(["learn", "-q", "--catalog", str(hanoi / "catalog.csv"), "--readings", str(hanoi / "history.csv"),
+                 "--state", str(state)]) == 0
+    return state
+
+
+def fingerprint_alerts(alerts) -> list:
+    return [a for a in alerts if a.rule_id == "water-burst-fingerprint"]
+
+
+def test_a_learned_zone_names_a_burst_on_its_first_live_day_which_a_cold_start_cannot(hanoi: Path,
+                                                                                     learned: Path) -> None:
+    catalog, rules = load_catalog(hanoi / "catalog.csv"), load_rules(None)
+    warm = replay(catalog, hanoi / "live.csv", rules, show_progress=False, from_state=learned)
+    cold = replay(catalog, hanoi / "live.csv", rules, show_progress=False)
+    [burst] = fingerprint_alerts(warm.alerts)
+    assert burst.zone == "DMA2" and "pressure fell most at" in burst.message
+    assert fingerprint_alerts(cold.alerts) == []  # Thursday never seen: the fingerprint does not judge yet
+
+
+def test_learning_then_going_live_detects_exactly_like_an_engine_that_watched_all_along(hanoi: Path,
+                                                                                       learned: Path) -> None:
+    catalog, rules = load_catalog(hanoi / "catalog.csv"), load_rules(None)
+    whole = replay(catalog, hanoi / "readings.csv", rules, show_progress=False)
+    warm = replay(catalog, hanoi / "live.csv", rules, show_progress=False, from_state=learned)
+    split_ns = warm.first_ns
+    assert not [a for a in whole.alerts if a.started_ns < split_ns <= (a.resolved_ns or split_ns)]  # none open
+    expected = [d for d in whole.detections if d.time_ns >= split_ns]
+    assert expected and warm.detections == expected
+
+
+def test_learn_reports_what_it_read_and_how_to_go_live(hanoi: Path, learned: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    state = hanoi / "again.state"
+    assert main(["learn", "-q", "--catalog", str(hanoi / "catalog.csv"), "--readings", str(hanoi / "history.csv"),
+                 "--state", str(state)]) == 0
+    out = capsys.readouterr().out
+    assert "66,240 readings (long form, 0 dead letters) from 2025-03-02T16:00:00Z to 2025-03-12T15:55:00Z" in out
+    assert f"sentinel run --catalog {hanoi / 'catalog.csv'} --state {state}" in out
+    assert "water/DMA2" in out and "every weekday" in out and "not yet" not in out
+    assert state.read_bytes() == learned.read_bytes()  # the same history teaches the same state
+
+
+def test_a_short_history_names_the_weekdays_the_weekly_rules_have_not_seen(hanoi: Path, tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    three_days = tmp_path / "three.csv"
+    split_readings(hanoi / "history.csv", three_days, tmp_path / "rest.csv", at="2025-03-05T16:00:00Z")
+    assert main(["learn", "-q", "--json", "--catalog", str(hanoi / "catalog.csv"), "--readings", str(three_days),
+                 "--state", str(tmp_path / "s")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["weekday_rules"] == ["water-burst-fingerprint", "water-inflow-drop", "water-inflow-excess",
+                                       "water-night-flow"]
+    assert {z["zone"]: z["weekdays_missing"] for z in report["zones"]} == {
+        f"water/DMA{i}": ["Thu", "Fri", "Sat", "Sun"] for i in (1, 2, 3)}  # Monday to Wednesday seen
+
+
+def test_learn_will_not_overwrite_a_state_file_unless_told(hanoi: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    state = tmp_path / "live.state"
+    state.write_bytes(b"a running processor's state")
+    args = ["learn", "-q", "--catalog", str(hanoi / "catalog.csv"), "--readings", str(hanoi / "history.csv"),
+            "--state", str(state)]
+    assert main(args) == 2
+    assert "exists" in capsys.readouterr().err and state.read_bytes() == b"a running processor's state"
+    assert main([*args, "--force"]) == 0 and state.read_bytes() != b"a running processor's state"
+
+
+def test_learn_names_the_lines_it_could_not_use_and_learns_from_the_rest(hanoi: Path, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    head, first, *rest = (hanoi / "history.csv").read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([head, first, "2025-03-02T16:00:00Z,NOT-A-SENSOR,1.0", "yesterday,W-DMA1-FI01,3.0",
+                              *rest]) + "\n", encoding="utf-8")
+    assert main(["learn", "-q", "--catalog", str(hanoi / "catalog.csv"), "--readings", str(bad),
+                 "--state", str(tmp_path / "s")]) == 0
+    captured = capsys.readouterr()
+    assert "2 dead letters" in captured.out
+    assert f"dead letter: {bad}:3" in captured.err and "NOT-A-SENSOR" in captured.err
+    assert f"dead letter: {bad}:4" in captured.err
+
+
+def test_learn_writes_nothing_from_a_file_with_no_readings_of_the_catalog(hanoi: Path, tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("time,sensor_id,value\n2025-03-02T16:00:00Z,SOMEONE-ELSES,1.0\n", encoding="utf-8")
+    assert main(["learn", "-q", "--catalog", str(hanoi / "catalog.csv"), "--readings", str(other),
+                 "--state", str(tmp_path / "s")]) == 2
+    assert "nothing learned" in capsys.readouterr().err and not (tmp_path / "s").exists()
+
+
+def test_a_replay_from_a_state_the_rules_no_longer_fit_is_an_error_naming_the_rule(hanoi: Path, learned: Path,
+                                                                                  tmp_path: Path) -> None:
+    tuned = tmp_path / "water.yaml"
+    defaults = Path(__file__).resolve().parents[1] / "rules" / "defaults" / "water.yaml"
+    tuned.write_text(defaults.read_text(encoding="utf-8").replace("min_ratio: 0.02 ", "min_ratio: 0.03 "),
+                     encoding="utf-8")
+    catalog = load_catalog(hanoi / "catalog.csv")
+    with pytest.raises(InputError, match=r"learned.state: rule water-inflow-excess changed since it was saved"):
+        replay(catalog, hanoi / "live.csv", load_rules([tuned]), show_progress=False, from_state=learned)
+    with pytest.raises(InputError, match=r"catalog.csv: not a saved engine state"):
+        replay(catalog, hanoi / "live.csv", load_rules(None), show_progress=False, from_state=hanoi / "catalog.csv")
+
+
+def test_a_state_learned_for_another_catalog_does_not_load_strictly(hanoi: Path, learned: Path,
+                                                                    tmp_path: Path) -> None:
+    lines = (hanoi / "catalog.csv").read_text(encoding="utf-8").splitlines()
+    fewer = tmp_path / "catalog.csv"
+    fewer.write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")
+    engine = Engine(load_catalog(fewer), load_rules(None))
+    with pytest.raises(InputError, match="saved for another sensor catalog"):
+        snapshot.load(learned, engine, strict=True)
+
+
+def test_the_live_processor_starts_from_the_learned_state(hanoi: Path, learned: Path, tmp_path: Path) -> None:
+    from sentinel.settings import Settings
+    from sentinel.wiring import build_live
+    from tests.servers import free_port
+
+    catalog = load_catalog(hanoi / "catalog.csv")
+    taught = learn_file(catalog, load_rules(None), hanoi / "history.csv")
+    s = Settings(state=learned, publish_alerts=False, mqtt_port=free_port(), db=tmp_path / "s.sqlite")
+    app = build_live(s, catalog)
+    try:
+        assert app.runner.pipeline.state.watermark == taught.state.watermark
+        assert (app.runner.pipeline.state.last_t == taught.state.last_t).all()
+    finally:
+        app.close()

@@ -75,8 +75,7 @@ from bench.mqtt_pipeline import ZONE_SIZE, drain_pipeline, enqueue, free_port, m
 from ingest.kafka_codec import encode_tick
 from ingest.mqtt_publish import MqttPublisher
 from sentinel.catalog import Catalog
-from sentinel.scaleout.topics import Topics, ensure_topics
-from sentinel.scaleout.worker import STATE_TABLE
+from sentinel.scaleout.topics import Topics, changelog_topic, ensure_topics
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_735_689_600 * 10**9  # bench/mqtt_pipeline.py's first reading
@@ -611,7 +610,7 @@ async def drain_kafka(ctx: Ctx, n_workers: int, messages: list[tuple[str, bytes]
             result.worker_readings = [w.readings for w in wstates]
             result.stored = stored(sorted(rundir.glob("worker*.sqlite")))
             result.topic_bytes = {"readings": ctx.kafka.topic_bytes(topics.readings),
-                                  "changelog": ctx.kafka.topic_bytes(f"{app_id}-{STATE_TABLE}-changelog")}
+                                  "changelog": ctx.kafka.topic_bytes(changelog_topic(app_id))}
             for p in everyone:
                 if p.errors:
                     say(f"{p.name} logged {len(p.errors)} error line(s), e.g. {p.errors[0][:200]} ({p.log_path})")
@@ -735,7 +734,7 @@ async def sustained_lag(ctx: Ctx, rate: float, seconds: float, messages: list[tu
             cpu_wall = time.monotonic() - t_cpu0
             ctx.procs.stop_all()
             topic_bytes = {"readings": ctx.kafka.topic_bytes(topics.readings),
-                           "changelog": ctx.kafka.topic_bytes(f"{app_id}-{STATE_TABLE}-changelog")}
+                           "changelog": ctx.kafka.topic_bytes(changelog_topic(app_id))}
             await view.delete_topics([*topics.all, *await view.topics_starting(app_id)])
     except Exception:
         ctx.procs.dump_tails()

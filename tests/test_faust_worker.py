@@ -8,12 +8,7 @@ The reference is the single-process replay of the same readings into its own SQL
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sqlite3
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,18 +23,26 @@ from rules.loader import load_rules
 from sentinel.catalog import Catalog, load_catalog
 from sentinel.readings import Batch
 from sentinel.replay_run import replay
-from sentinel.scaleout.continuity import OFFSET_PREFIX
-from sentinel.scaleout.topics import Topics
-from sentinel.scaleout.worker import STALL_EXIT_CODE
+from sentinel.scaleout.topics import Topics, changelog_topic
 from sentinel.scaleout.zoned import Message, ZonedProcessor
 from sentinel.stores.sqlite import SQLiteStore
 from simulators.files import write_replay
 from simulators.scenario import default_scenario
 from simulators.synthetic import generate
 from tests.conftest_kafka import KafkaServer, unique_name
+from tests.worker_procs import (
+    CHANGES,
+    DETECTIONS,
+    Worker,
+    changelog_states,
+    count,
+    launch_worker,
+    ready,
+    rows,
+    wait_for,
+)
 
 PARTITIONS = 4
-REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -67,61 +70,15 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Sim:
     return Sim(d, catalog, result.to_batch(), ref)
 
 
-@dataclass
-class Worker:
-    name: str
-    proc: subprocess.Popen
-    log: Path
-    start: Callable[[], subprocess.Popen] | None = None
-    restarts: int = 0
-
-    def supervise(self) -> None:
-        """What systemd or compose's `restart:` does for a worker that exits saying it stalled."""
-        if self.proc.poll() == STALL_EXIT_CODE and self.start is not None:
-            self.restarts += 1
-            self.proc = self.start()
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def processed_messages(self) -> int:
-        """Readings-topic messages this worker reports having evaluated (stats lines every second)."""
-        total = 0
-        for line in self.text().splitlines():
-            if "] worker: " in line and " messages, " in line:
-                total += int(line.split("] worker: ", 1)[1].split(" messages", 1)[0])
-        return total
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 @pytest.fixture
 def workers(kafka: KafkaServer, sim: Sim, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
     app_id, prefix = unique_name("sentinel-test-app"), unique_name("st")
 
     def start(name: str) -> Worker:
-        env = dict(os.environ, SENTINEL_PUBLISH_ALERTS="false", SENTINEL_STATS_EVERY_S="1",
-                   SENTINEL_WORKER_SESSION_TIMEOUT_S="6", SENTINEL_WORKER_BATCH_WITHIN_S="0.1",
-                   SENTINEL_WORKER_STALL_S="20",
-                   PYTHONPATH=str(REPO))
-        log = tmp_path / f"{name}.log"
-        cmd = [sys.executable, "-m", "sentinel.cli", "worker", "--kafka", kafka.bootstrap, "--partitions",
-               str(PARTITIONS), "--prefix", prefix, "--app-id", app_id, "--catalog", str(sim.catalog_csv),
-               "--db", str(tmp_path / "store.sqlite")]
-
-        def launch() -> subprocess.Popen:
-            fh = log.open("a")
-            return subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
-
-        w = Worker(name, launch(), log, launch)
+        w = launch_worker(name, ["--kafka", kafka.bootstrap, "--partitions", str(PARTITIONS), "--prefix", prefix,
+                                 "--app-id", app_id, "--catalog", str(sim.catalog_csv),
+                                 "--db", str(tmp_path / "store.sqlite")], tmp_path)
         started.append(w)
         return w
 
@@ -134,46 +91,6 @@ def workers(kafka: KafkaServer, sim: Sim, tmp_path: Path) -> Iterator[Callable[.
     for w in started:
         if w.proc.returncode not in (0, -signal.SIGKILL, None):
             print(f"--- {w.name} log ---\n{w.text()[-4000:]}")
-
-
-def wait_for(what: str, cond: Callable[[], bool], timeout: float, workers: list[Worker] = ()) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        for w in workers:
-            w.supervise()
-            if w.proc.poll() is not None and w.proc.returncode != -signal.SIGKILL:
-                pytest.fail(f"worker {w.name} exited ({w.proc.returncode}) while waiting for {what}:\n"
-                            f"{w.text()[-4000:]}")
-        time.sleep(0.25)
-    logs = "\n".join(f"--- {w.name} ---\n{w.text()[-3000:]}" for w in workers)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
-
-
-def ready(w: Worker) -> bool:
-    return "Ready" in w.text()
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    if not db.exists():
-        return []
-    con = sqlite3.connect(db, timeout=10)
-    try:
-        return con.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []  # not created yet
-    finally:
-        con.close()
-
-
-DETECTIONS = "SELECT rule_id, subject, time_ns, transition, severity, message FROM detections ORDER BY 3, 1, 2, 4"
-CHANGES = "SELECT alert_id, change, time_ns, state FROM alert_changes ORDER BY 3, 1, 2"
-
-
-def count(db: Path, table: str) -> int:
-    got = rows(db, f"SELECT count(*) FROM {table}")
-    return int(got[0][0]) if got else 0
 
 
 async def publish(bootstrap: str, sim: Sim, prefix: str, chunks: list[Batch], *, pause_s: float = 0.0,
@@ -197,37 +114,6 @@ def assert_same_as_single_process(sim: Sim, store: Path) -> None:
     assert rows(store, DETECTIONS) == want_d
     assert rows(store, CHANGES) == want_c
 
-
-def changelog_states(bootstrap: str, topic: str) -> dict[str, bytes]:
-    """The last state blob per zone key in a Faust table's changelog: what a new worker would restore."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    async def read() -> dict[str, bytes]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic)
-                                                      or await _partitions(consumer, topic))]
-            consumer.assign(tps)
-            end = await consumer.end_offsets(tps)
-            await consumer.seek_to_beginning(*tps)
-            out: dict[str, bytes] = {}
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    for r in records:
-                        if not r.key.startswith(OFFSET_PREFIX):  # zones only, not evaluated offsets
-                            out[r.key.decode()] = r.value
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
-
-
-async def _partitions(consumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer._client.cluster.partitions_for_topic(topic) or set()
 
 
 def reference_zone_states(sim: Sim, chunks: list[Batch]) -> dict[str, bytes]:
@@ -288,7 +174,7 @@ def test_two_workers_share_the_zones_and_one_takes_over_from_a_killed_one(kafka:
     assert after, "the stream goes on after the kill"
     assert after == [r for r in rows(sim.reference, DETECTIONS) if r[2] > killed_at_ns[0]]
     # and the memory every zone ends with, whoever evaluated it, is the one an unbroken run ends with
-    changelog = f"{workers.app_id}-zone-state-changelog"
+    changelog = changelog_topic(workers.app_id)
     assert_same_memory(sim, changelog_states(kafka.bootstrap, changelog), reference_zone_states(sim, chunks))
 
 

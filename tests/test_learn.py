@@ -16,25 +16,12 @@ from sentinel.cli import main
 from sentinel.errors import InputError
 from sentinel.learn import learn_file
 from sentinel.replay_run import replay
-from simulators.dispatch import simulate_file, write_result
-
-SCENARIO = Path(__file__).resolve().parents[1] / "rules" / "tests" / "hanoi-burst.yaml"
-SPLIT = "2025-03-12T16:00:00Z"  # the second Thursday 00:00 local; DMA2's main bursts at 10:00 local that day
-
-
-def split_readings(source: Path, history: Path, live: Path, at: str = SPLIT) -> None:
-    head, *rows = source.read_text(encoding="utf-8").splitlines()
-    history.write_text("\n".join([head, *(r for r in rows if r < at)]) + "\n", encoding="utf-8")
-    live.write_text("\n".join([head, *(r for r in rows if r >= at)]) + "\n", encoding="utf-8")
+from tests.hanoi_days import hanoi_days, split_readings
 
 
 @pytest.fixture(scope="module")
 def hanoi(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Eleven days of Hanoi hydraulics: ten ordinary days as history, then the day of the burst as live."""
-    d = tmp_path_factory.mktemp("hanoi")
-    write_result(simulate_file(SCENARIO, show_progress=False), d)
-    split_readings(d / "readings.csv", d / "history.csv", d / "live.csv")
-    return d
+    return hanoi_days(tmp_path_factory.mktemp("hanoi"))
 
 
 @pytest.fixture(scope="module")

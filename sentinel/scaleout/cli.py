@@ -1,4 +1,4 @@
-"""Commands of the Kafka path: `sentinel worker`, `sentinel bridge`, `sentinel kafka init|publish`."""
+"""Commands of the Kafka path: `sentinel worker`, `sentinel bridge`, `sentinel kafka init|publish|learn`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from sentinel.errors import InputError, InputErrors
+from sentinel.readings import iso
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,49 @@ def cmd_kafka_publish(args: argparse.Namespace) -> int:
     return asyncio.run(main())
 
 
+def cmd_kafka_learn(args: argparse.Namespace) -> int:
+    """Commission the workers from history: each zone's learned state onto the zone-state changelog."""
+    from ingest.replay import read_replay
+    from rules.loader import load_rules
+    from sentinel.progress import Progress
+    from sentinel.scaleout.learn import changelog_records, learn_zones, write_changelog
+    from sentinel.scaleout.topics import Topics, changelog_topic, ensure_topics_sync
+
+    try:
+        s = _settings(args, worker_app_id=args.app_id)
+        catalog = _catalog(s)
+        ruleset = load_rules(s.rules or None)
+        reading = Progress("reading", enabled=not args.quiet)
+        data = read_replay(Path(args.readings), catalog, progress=lambda done, total: reading.update(done, total))
+    except (InputError, InputErrors, OSError) as exc:
+        print(f"error:\n{exc}", file=sys.stderr)
+        return 2
+    reading.done(f"{len(data.batch):,} readings, {len(data.dead_letters):,} dead letters")
+    for letter in data.dead_letters[:5]:
+        print(f"dead letter: {letter.describe()}", file=sys.stderr)
+    if not len(data.batch):
+        print(f"error: {args.readings}: no readings of this catalog's sensors; nothing learned", file=sys.stderr)
+        return 2
+    topic = changelog_topic(s.worker_app_id)
+    ensure_topics_sync(s.kafka_bootstrap, Topics(s.kafka_prefix).all, s.kafka_partitions, s.kafka_replication)
+    ensure_topics_sync(s.kafka_bootstrap, (topic,), s.kafka_partitions, s.kafka_replication,
+                       configs={"cleanup.policy": "compact"})
+    held = asyncio.run(changelog_records(s.kafka_bootstrap, topic, s.kafka_timeout_s))
+    if held and not args.force:
+        print(f"error: {topic} already holds {held} record(s): workers of app {s.worker_app_id!r} have state. "
+              "Stop them and pass --force to replace each zone's state with the learned one", file=sys.stderr)
+        return 2
+    learning = Progress("learning", enabled=not args.quiet)
+    states = learn_zones(catalog, ruleset, data.batch, resolve_after_s=s.resolve_after_s, progress=learning.update)
+    learning.done()
+    asyncio.run(write_changelog(s.kafka_bootstrap, topic, states, s.kafka_timeout_s))
+    t = data.batch.time_ns
+    print(f"learned {len(data.batch):,} readings from {iso(int(t[0]))} to {iso(int(t[-1]))}; {len(states)} zone "
+          f"state(s), {sum(map(len, states.values())) / 1024:,.0f} kB, written to {topic} on {s.kafka_bootstrap}. "
+          f"Workers started with --app-id {s.worker_app_id} begin from them.")
+    return 0
+
+
 def add_scaleout_commands(sub: argparse._SubParsersAction) -> None:
     def common(p: argparse.ArgumentParser, *, catalog: bool = True) -> None:
         if catalog:
@@ -204,3 +248,12 @@ def add_scaleout_commands(sub: argparse._SubParsersAction) -> None:
                     help="tick after every batch, not every SENTINEL_KAFKA_TICK_EVERY_S")
     kp.add_argument("-q", "--quiet", action="store_true")
     kp.set_defaults(func=cmd_kafka_publish)
+    kl = k.add_parser("learn", help="commission the workers from history: each zone's learned state where "
+                      "they restore it (before they first start)")
+    common(kl)
+    kl.add_argument("--readings", required=True, help="history: replay CSV (long or wide), e.g. a SCADA export")
+    kl.add_argument("--rules", nargs="*", help="rule files (default: the shipped defaults); workers must use the same")
+    kl.add_argument("--app-id", help="the workers' Faust app id (SENTINEL_WORKER_APP_ID)")
+    kl.add_argument("--force", action="store_true", help="replace the state workers already wrote (stop them first)")
+    kl.add_argument("-q", "--quiet", action="store_true")
+    kl.set_defaults(func=cmd_kafka_learn)

@@ -41,12 +41,18 @@ class Topics:
 
 
 DEFAULT_TOPICS = Topics()
+STATE_TABLE = "zone-state"  # the workers' Faust table of zone states
+
+
+def changelog_topic(app_id: str) -> str:
+    """The compacted topic behind the zone-state table, as Faust names it; a take-over restores from it."""
+    return f"{app_id}-{STATE_TABLE}-changelog"
 
 
 async def ensure_topics(bootstrap: str, names: tuple[str, ...], partitions: int, replication: int = 1,
-                        timeout_s: float = 30.0) -> None:
-    """Create the topics that do not exist yet; existing ones must have `partitions` partitions, because
-    a zone's key must map to the same partition number in every topic."""
+                        timeout_s: float = 30.0, configs: dict[str, str] | None = None) -> None:
+    """Create the topics that do not exist yet (with `configs`, e.g. compaction); existing ones must have
+    `partitions` partitions, because a zone's key must map to the same partition number in every topic."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
@@ -55,7 +61,8 @@ async def ensure_topics(bootstrap: str, names: tuple[str, ...], partitions: int,
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+            await admin.create_topics([NewTopic(n, partitions, replication, topic_configs=configs or {})
+                                        for n in missing])
             log.info("created Kafka topics %s with %d partitions", ", ".join(missing), partitions)
         present = [n for n in names if n in existing]
         if present:
@@ -69,5 +76,6 @@ async def ensure_topics(bootstrap: str, names: tuple[str, ...], partitions: int,
         await admin.close()
 
 
-def ensure_topics_sync(bootstrap: str, names: tuple[str, ...], partitions: int, replication: int = 1) -> None:
-    asyncio.run(ensure_topics(bootstrap, names, partitions, replication))
+def ensure_topics_sync(bootstrap: str, names: tuple[str, ...], partitions: int, replication: int = 1,
+                       configs: dict[str, str] | None = None) -> None:
+    asyncio.run(ensure_topics(bootstrap, names, partitions, replication, configs=configs))

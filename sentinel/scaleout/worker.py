@@ -52,14 +52,13 @@ from sentinel.deadletter import DeadLetter
 from sentinel.heartbeat import Heartbeat
 from sentinel.readings import Batch
 from sentinel.scaleout.continuity import GapReader, Record, decode_offset, missing, offset_key
-from sentinel.scaleout.topics import DEFAULT_TOPICS, Topics
+from sentinel.scaleout.topics import DEFAULT_TOPICS, STATE_TABLE, Topics
 from sentinel.scaleout.zoned import Message, ZonedProcessor, ZoneResult
 from sentinel.settings import Settings
 from sentinel.stores.base import Store, StoreFull
 
 log = logging.getLogger(__name__)
 
-STATE_TABLE = "zone-state"
 
 
 @dataclass

@@ -1,0 +1,25 @@
+"""Eleven days of Hanoi hydraulics (rules/tests/hanoi-burst.yaml) cut into history and a live day, for the
+commissioning tests: ten ordinary days, then the second Thursday, when DMA2's main bursts at 10:00 local."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulators.dispatch import simulate_file, write_result
+
+SCENARIO = Path(__file__).resolve().parents[1] / "rules" / "tests" / "hanoi-burst.yaml"
+SPLIT = "2025-03-12T16:00:00Z"  # the second Thursday 00:00 local
+
+
+def split_readings(source: Path, history: Path, live: Path, at: str = SPLIT) -> None:
+    """Long-form readings before `at` to `history`, the rest to `live` (ISO times sort as text)."""
+    head, *rows = source.read_text(encoding="utf-8").splitlines()
+    history.write_text("\n".join([head, *(r for r in rows if r < at)]) + "\n", encoding="utf-8")
+    live.write_text("\n".join([head, *(r for r in rows if r >= at)]) + "\n", encoding="utf-8")
+
+
+def hanoi_days(directory: Path) -> Path:
+    """catalog.csv, readings.csv (all eleven days), history.csv and live.csv in `directory`."""
+    write_result(simulate_file(SCENARIO, show_progress=False), directory)
+    split_readings(directory / "readings.csv", directory / "history.csv", directory / "live.csv")
+    return directory

@@ -435,6 +435,10 @@ def test_render_markdown_tables_and_json_summary() -> None:
     assert "| slow leaks detected within 48 h: at least 80% | 67% | no |" in text
     assert "| at most 1 false alert per zone-week (worst network) | 0.08 | yes |" in text
     assert "| LeakDB F1 above LeakDB MNF baseline, gamma 0.30 (100%) | 98% | no |" in text
+    # what moving a deadline would give: bursts found at 0, 2, 5, 10 and 20 minutes, one of six missed
+    assert ("Bursts detected by deadline (the target's is 15 min):\n\n| 5 min | 10 min | 15 min | 20 min | 30 min "
+            "| 1.0 h |\n|---|---|---|---|---|---|\n| 50% | 67% | 67% | 83% | 83% | 83% |") in text
+    assert "| 24.0 h | 36.0 h | 48.0 h | 60.0 h | 72.0 h | 96.0 h |" in text
 
     decoded = json.loads(json.dumps(summary))
     assert decoded["seeds"] == "held-out" and decoded["runs"] == ["w@1", "w@2", "grid@1"]
@@ -448,6 +452,8 @@ def test_render_markdown_tables_and_json_summary() -> None:
     assert sed_target["target"] == "LeakDB early-detection score above the MNF baseline at its best F1"
     assert set(decoded["leakdb"]) == set(scores.leakdb_rows(results))
     assert decoded["false_by_rule"] == {"dead": 1}
+    assert decoded["detected_by_deadline_s"]["burst"]["1200"] == pytest.approx(5 / 6)
+    assert decoded["detected_by_deadline_s"]["slow_leak"]["86400"] == pytest.approx(2 / 3)
 
 
 def test_render_markdown_meets_targets_and_skips_leakdb_without_grids() -> None:

@@ -54,6 +54,11 @@ def render_markdown(results: Sequence[scores.CaseResult], *, seeds: str) -> tupl
         ok = got is not None and got >= t.share
         summary_targets.append({"target": t.what, "required": t.share, "measured": got, "met": ok})
         lines.append(f"| {t.what}: at least {_pct(t.share)} | {_pct(got)} | {'yes' if ok else 'no'} |")
+    by_deadline = {}
+    for t in scores.TARGETS:
+        row = next((r for r in rows if r.network == t.network and r.kind == t.kind and r.size is None), None)
+        if row is not None and t.deadlines_s:
+            by_deadline[t.kind] = {f"{s:g}": row.within(s) for s in t.deadlines_s}
     worst = max((f.per_zone_week for f in fa), default=0.0)
     ok = worst <= scores.MAX_FALSE_PER_ZONE_WEEK
     summary_targets.append({"target": "false alerts per zone-week", "required": scores.MAX_FALSE_PER_ZONE_WEEK,
@@ -69,6 +74,12 @@ def render_markdown(results: Sequence[scores.CaseResult], *, seeds: str) -> tupl
             summary_targets.append({"target": f"LeakDB {what} above the MNF baseline at its best F1",
                                     "baseline_detector": name, "measured": mine, "baseline": theirs, "met": met})
             lines.append(f"| LeakDB {what} above {name} ({_pct(theirs)}) | {_pct(mine)} | {'yes' if met else 'no'} |")
+    for t in scores.TARGETS:
+        if t.kind in by_deadline:
+            shares = by_deadline[t.kind]
+            lines += ["", f"{t.what.split(' detected')[0].capitalize()} detected by deadline (the target's is "
+                      f"{_dur(t.within_s)}):", "", "| " + " | ".join(_dur(float(s)) for s in shares) + " |",
+                      "|" + "---|" * len(shares), "| " + " | ".join(_pct(v) for v in shares.values()) + " |"]
     summary = {
         "seeds": seeds, "runs": [r.label for r in results],
         "kinds": [{"network": r.network, "kind": r.kind, "size": r.size, "events": r.events, "detected": r.detected,
@@ -80,5 +91,6 @@ def render_markdown(results: Sequence[scores.CaseResult], *, seeds: str) -> tupl
         "false_alert_list": scores.false_alert_list(results),
         "leakdb": {k: dataclasses.asdict(v) for k, v in ldb.items()},
         "targets": summary_targets,
+        "detected_by_deadline_s": by_deadline,
     }
     return "\n".join(lines), summary

@@ -72,8 +72,11 @@ def misfits(engine: Engine, arrays: dict[str, np.ndarray]) -> list[str]:
         return ["it was saved for another sensor catalog"]
     state = engine.new_state()
     saved = meta["fingerprints"]
-    return [f"rule {rid} {'is new' if rid not in saved else 'changed'} since it was saved"
-            for rid, rs in state.rules.items() if saved.get(rid) != rs.fingerprint]
+    problems = [f"rule {rid} {'is new' if rid not in saved else 'changed'} since it was saved"
+                for rid, rs in state.rules.items() if saved.get(rid) != rs.fingerprint]
+    if state.zone_flows is not None and meta["zone_fingerprint"] != state.zone_fingerprint:
+        problems.append("the zone flow grid (zone settings, meters, zone rules' needs) changed since it was saved")
+    return problems
 
 
 def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
@@ -82,8 +85,7 @@ def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
     saved_catalog = meta.get("catalog")
     if len(arrays["last_t"]) != len(state.last_t) or (
             saved_catalog is not None and saved_catalog != catalog_fingerprint(engine.catalog)):
-        log.warning("saved engine state is for another sensor catalog: starting fresh")
-        return state
+        return state  # misfits() said so
     fresh: dict[str, np.ndarray] = {}
     _walk(state.rules, "rules", fresh)
     same_zones = meta["zone_fingerprint"] == state.zone_fingerprint and state.zone_flows is not None
@@ -137,9 +139,13 @@ def _arrays(blob: bytes) -> dict[str, np.ndarray]:
         return {k.replace("|", "/"): data[k] for k in data.files}
 
 
-def from_bytes(blob: bytes, engine: Engine) -> tuple[EngineState, dict | None]:
+def from_bytes(blob: bytes, engine: Engine, *, source: str = "") -> tuple[EngineState, dict | None]:
+    """The state in `blob`, fitted to `engine`; what does not fit starts fresh, and is logged as a warning
+    naming `source` (a file, a zone key)."""
     arrays = _arrays(blob)
     extra = json.loads(bytes(arrays.pop("__extra__")).decode()) if "__extra__" in arrays else None
+    for problem in misfits(engine, arrays):
+        log.warning("%s: %s: it starts fresh", source or "saved engine state", problem)
     return restore(engine, arrays), extra
 
 
@@ -165,4 +171,4 @@ def load(path: str | Path, engine: Engine, *, strict: bool = False) -> tuple[Eng
         if problems:
             raise InputError("; ".join(problems) + ": learn again with this catalog and these rules",
                              source=str(path))
-    return from_bytes(blob, engine)
+    return from_bytes(blob, engine, source=str(path))

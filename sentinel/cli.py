@@ -118,6 +118,13 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         catalog, out = _replay(args)
     except (InputError, InputErrors, OSError) as exc:
         return _fail(exc)
+    if args.from_state:  # what ended in the learned history was not replayed: neither found nor missed
+        past = [e for e in events if e.end_ns <= out.first_ns]
+        events = [e for e in events if e.end_ns > out.first_ns]
+        anomalies = [e for e in anomalies if e.end_ns > out.first_ns]
+        if past:
+            print(f"{len(past)} event(s) ended before the replayed readings begin (in the history the state "
+                  "learned from): not scored", file=sys.stderr)
     _write_report(args, catalog, out, [*events, *anomalies])
     spans = out.alert_spans()
     report, outcomes = score(events, spans, zones=len(catalog.zones), span_s=out.span_s,

@@ -27,7 +27,8 @@ from rules.loader import RuleSet
 from rules.schema import RuleBase
 from sentinel.catalog import ROLES, Catalog
 from sentinel.deadletter import DeadLetter
-from sentinel.readings import NS, Batch
+from sentinel.readings import NS, QUALITY_BAD, Batch
+from sentinel.units import QUANTITIES
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ZONE_METER_ROLES = ("inlet", "outlet")
@@ -61,16 +62,37 @@ def feed(engine: Engine, state: EngineState, batches: Iterable[Batch],
         last = int(batch.time_ns[-1])
         if progress is not None:
             progress(n)
-    forget_alarms(state)
+    ready_to_go_live(state)
     return Learned(n, count, first, last, time.monotonic() - started)
+
+
+EXPLANATION_FLAGS = ("explained", "explainer_standing", "covered_night")  # night flow's explained_by marks
 
 
 def forget_alarms(state: EngineState) -> None:
     """Keep what history taught the baselines, not its alarms: no alert exists for them, so a condition
-    still present when going live must raise again (and then clear) like any other."""
+    still present when going live must raise again (and then clear) like any other. An alarm that was
+    explained by another one (night flow by a burst) forgets that too: the explaining alarm is gone."""
     for rs in state.rules.values():
         rs.tracker.level[:] = 0
         rs.tracker.since[:] = NO_TIME
+        if isinstance(rs.detector, dict):
+            for flag in EXPLANATION_FLAGS:
+                if flag in rs.detector:
+                    rs.detector[flag][:] = False
+
+
+def ready_to_go_live(state: EngineState) -> None:
+    """What history leaves behind for going live: its lessons, not its alarms nor its clock."""
+    forget_alarms(state)
+    listen_afresh(state)
+
+
+def listen_afresh(state: EngineState) -> None:
+    """Going live from learned history: the engine has heard nothing between the history's end and the
+    first live reading, so a sensor's silence is counted from when it starts listening again (the next
+    reading), not from its last reading in the history; else every sensor would be overdue at once."""
+    state.first_wm = NO_TIME
 
 
 def judges_by_weekday(rule: RuleBase) -> bool:
@@ -80,35 +102,50 @@ def judges_by_weekday(rule: RuleBase) -> bool:
 
 @dataclass(frozen=True)
 class ZoneCoverage:
-    """The local days on which a zone's boundary meters sent readings (what the weekly rules learn from)."""
+    """What history taught about one zone: the local days its boundary flow meters were heard on, and how
+    far each same-weekday rule got with what it must learn before it judges."""
 
     zone: str  # "network/zone"
     days: int
     weekdays: frozenset[int]  # 0 Monday .. 6 Sunday (holidays count as Sunday, as in the rules)
+    ready: dict[str, float] = field(default_factory=dict)  # rule id -> share learned (1: judging)
 
     @property
     def missing(self) -> list[str]:
         return [WEEKDAYS[d] for d in range(7) if d not in self.weekdays]
 
 
-def zone_coverage(engine: Engine, batch: Batch) -> list[ZoneCoverage]:
-    """For each zone a same-weekday rule watches: how many local days, and which weekdays, its inlet or
-    outlet meters were heard on."""
+def weekday_rules(engine: Engine) -> list[str]:
+    """The rules of this engine that compare its zones with the same weekday."""
+    return [c.detector.rule.id for c in engine.rules
+            if c.detector.subject_is_zone and judges_by_weekday(c.detector.rule)]
+
+
+def zone_coverage(engine: Engine, state: EngineState, batch: Batch) -> list[ZoneCoverage]:
+    """For each zone a same-weekday rule watches: on how many local days, and which weekdays, its inlet or
+    outlet flow meters sent good readings, and each such rule's readiness there."""
     catalog, settings = engine.catalog, engine.ruleset.settings
-    zones = sorted({int(z) for c in engine.rules if c.detector.subject_is_zone and judges_by_weekday(c.detector.rule)
-                    for z in c.detector.subjects})
+    compiled = [c for c in engine.rules if c.detector.rule.id in weekday_rules(engine)]
+    zones = sorted({int(z) for c in compiled for z in c.detector.subjects})
     if not zones:
         return []
-    meter = np.isin(catalog.role_code, [ROLES.index(r) for r in ZONE_METER_ROLES])
-    heard = meter[batch.sensor] & ~np.isnan(batch.value)
+    meter = np.isin(catalog.role_code, [ROLES.index(r) for r in ZONE_METER_ROLES]) & (
+        catalog.quantity_code == QUANTITIES.index("flow"))
+    heard = meter[batch.sensor] & ~np.isnan(batch.value) & (batch.quality != QUALITY_BAD)
     day = local_day(batch.time_ns[heard], int(settings.utc_offset_h * 3600 * NS))
     zone = catalog.zone_code[batch.sensor[heard]]
     holidays = holiday_days(settings.holidays)
+    ready: dict[int, dict[str, float]] = {z: {} for z in zones}
+    for c in compiled:
+        share = c.detector.readiness(state.rules[c.detector.rule.id].detector)
+        if share is not None:
+            for z, r in zip(c.detector.subjects, share, strict=True):
+                ready[int(z)][c.detector.rule.id] = float(r)
     out = []
     for z in zones:
         days = np.unique(day[zone == z])
         weekdays = frozenset(int(w) for w in weekday_profiles(days, holidays))
-        out.append(ZoneCoverage(catalog.zones[z], len(days), weekdays))
+        out.append(ZoneCoverage(catalog.zones[z], len(days), weekdays, ready[z]))
     return out
 
 
@@ -137,4 +174,5 @@ def learn_file(catalog: Catalog, ruleset: RuleSet, readings: str | Path, *, batc
     total = len(data.batch)
     learned = feed(engine, state, data.batch.split(batch_size),
                    None if on_fed is None else (lambda done: on_fed(done, total)))
-    return FileLearning(engine, state, learned, zone_coverage(engine, data.batch), data.dead_letters, data.form)
+    coverage = zone_coverage(engine, state, data.batch)
+    return FileLearning(engine, state, learned, coverage, data.dead_letters, data.form)

@@ -16,7 +16,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alerts.lifecycle import AlertBook
 from ingest.decoders import Decoder
 from ingest.mqtt_source import MqttSource
 from rules import snapshot
@@ -48,9 +47,7 @@ class LiveRunner:
         if self.state_path is None or not self.state_path.exists():
             return False
         state, extra = snapshot.load(self.state_path, self.pipeline.engine)
-        self.pipeline.state = state
-        if extra and "alerts" in extra:
-            self.pipeline.book = AlertBook.restore(extra["alerts"], self.pipeline.book.resolve_after_s)
+        self.pipeline.resume(state, extra)
         log.info("restored engine and alert state from %s (readings up to %s, %d open alerts)", self.state_path,
                  iso(state.watermark) if state.watermark != NO_TIME else "none", len(self.pipeline.book.open_alerts()))
         self.pipeline.reconcile_alerts()

@@ -80,6 +80,12 @@ class Pipeline:
         log.info("rules reloaded: %d rules from %s", len(ruleset.enabled()), ", ".join(ruleset.sources))
         self.reconcile_alerts()
 
+    def resume(self, state: EngineState, extra: dict | None) -> None:
+        """Carry on from a saved state and the alert book saved beside it (`extra["alerts"]`), if any."""
+        self.state = state
+        if extra and "alerts" in extra:
+            self.book = AlertBook.restore(extra["alerts"], self.book.resolve_after_s)
+
     def reconcile_alerts(self) -> list[AlertChange]:
         """Clear open alerts the engine no longer holds raised (rule changed, removed, or state reset):
         nothing else would ever clear them. Call after a reload or a state restore."""

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerts.lifecycle import AlertBook
 from alerts.model import Alert
 from ingest.replay import read_replay
 from rules import snapshot
+from rules.levels import NO_TIME
 from rules.loader import RuleSet
 from sentinel.backtest import AlertSpan
 from sentinel.catalog import Catalog
 from sentinel.detections import Detection
 from sentinel.pipeline import Counters, Pipeline
 from sentinel.progress import Progress
+from sentinel.readings import iso
 from sentinel.stores.base import Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,12 +47,15 @@ def replay(catalog: Catalog, readings: str | Path, ruleset: RuleSet, *, store: S
     it must fit the catalog and every rule (InputError otherwise)."""
     pipeline = Pipeline(catalog, ruleset, store=store, resolve_after_s=resolve_after_s)
     if from_state is not None:
-        pipeline.state, extra = snapshot.load(from_state, pipeline.engine, strict=True)
-        if extra and "alerts" in extra:
-            pipeline.book = AlertBook.restore(extra["alerts"], resolve_after_s)
+        pipeline.resume(*snapshot.load(from_state, pipeline.engine, strict=True))
     reading = Progress("reading", enabled=show_progress)
     data = read_replay(readings, catalog, progress=lambda done, total: reading.update(done, total))
     reading.done(f"{len(data.batch):,} readings ({data.form} form), {len(data.dead_letters):,} dead letters")
+    learned_to = pipeline.state.watermark
+    if from_state is not None and learned_to != NO_TIME and len(data.batch) and data.batch.time_ns[0] <= learned_to:
+        older = int((data.batch.time_ns <= learned_to).sum())
+        log.warning("%s: %d reading(s) are not after %s, where the state from %s ends: they are dropped as "
+                    "duplicates or out of order", readings, older, iso(learned_to), from_state)
     detections: list[Detection] = []
     if data.dead_letters:
         pipeline.process(data.batch.take(slice(0, 0)), data.dead_letters)

@@ -19,7 +19,9 @@ def split_readings(source: Path, history: Path, live: Path, at: str = SPLIT) -> 
 
 
 def hanoi_days(directory: Path) -> Path:
-    """catalog.csv, readings.csv (all eleven days), history.csv and live.csv in `directory`."""
-    write_result(simulate_file(SCENARIO, show_progress=False), directory)
+    """catalog.csv, readings.csv and readings_wide.csv (all eleven days), history.csv, history_wide.csv and
+    live.csv in `directory`."""
+    write_result(simulate_file(SCENARIO, show_progress=False), directory, wide=True)
     split_readings(directory / "readings.csv", directory / "history.csv", directory / "live.csv")
+    split_readings(directory / "readings_wide.csv", directory / "history_wide.csv", directory / "live_wide.csv")
     return directory

@@ -115,7 +115,6 @@ def assert_same_as_single_process(sim: Sim, store: Path) -> None:
     assert rows(store, CHANGES) == want_c
 
 
-
 def reference_zone_states(sim: Sim, chunks: list[Batch]) -> dict[str, bytes]:
     """Each zone's state after the stream, computed in this process with the same records and ticks."""
     proc = ZonedProcessor(sim.catalog, load_rules())

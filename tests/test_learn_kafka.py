@@ -66,6 +66,30 @@ def test_zones_learned_as_workers_run_them_answer_as_the_single_process_learned(
     assert sorted(got, key=lambda r: (r[2], r[0], r[1], r[3])) == want
 
 
+def partitions_of(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
+    """Which partitions each key's records are on."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    async def read() -> dict[bytes, set[int]]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            consumer.assign(tps)
+            end = await consumer.end_offsets(tps)
+            await consumer.seek_to_beginning(*tps)
+            out: dict[bytes, set[int]] = {}
+            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+                for tp, records in (await consumer.getmany(timeout_ms=1000)).items():
+                    for r in records:
+                        out.setdefault(r.key, set()).add(tp.partition)
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(read())
+
+
 def test_workers_started_after_kafka_learn_detect_the_live_day_as_the_single_process(
         kafka: KafkaServer, hanoi: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app_id, prefix = unique_name("sentinel-learn-app"), unique_name("sl")
@@ -73,6 +97,7 @@ def test_workers_started_after_kafka_learn_detect_the_live_day_as_the_single_pro
               "--catalog", str(hanoi / "catalog.csv")]
     learn = ["kafka", "learn", "-q", *common, "--app-id", app_id, "--readings", str(hanoi / "history.csv")]
     assert main(learn) == 0
+    assert main(learn) == 0  # no worker has used it yet: learning again (more history, other rules) is fine
     assert "3 zone state(s)" in capsys.readouterr().out
     catalog = load_catalog(hanoi / "catalog.csv")
     assert set(changelog_states(kafka.bootstrap, changelog_topic(app_id))) == set(catalog.zones)
@@ -81,6 +106,8 @@ def test_workers_started_after_kafka_learn_detect_the_live_day_as_the_single_pro
     w = launch_worker("w", [*common, "--app-id", app_id, "--db", str(store)], tmp_path)
     try:
         wait_for("the worker ready", lambda: ready(w), 90, [w])
+        assert main(learn) == 2  # a running worker would not see it, then overwrite it
+        assert "1 worker(s) of app" in capsys.readouterr().err
         live = read_replay(hanoi / "live.csv", catalog).batch
 
         async def publish() -> None:
@@ -97,5 +124,13 @@ def test_workers_started_after_kafka_learn_detect_the_live_day_as_the_single_pro
     finally:
         w.stop()
 
-    assert main(learn) == 2  # the workers have state now: learning again would overwrite it
-    assert "already holds" in capsys.readouterr().err
+    # each zone's state sits on the partition its readings take, where the zone's owner restores it
+    states, readings = partitions_of(kafka.bootstrap, changelog_topic(app_id)), partitions_of(
+        kafka.bootstrap, Topics(prefix).readings)
+    for zone in catalog.zones:
+        key = zone.encode()
+        assert len(readings[key]) == 1 and states[key] == readings[key], (zone, states, readings)
+
+    assert main(learn) == 2  # the (stopped) workers have evaluated readings with this state now
+    assert "have evaluated readings" in capsys.readouterr().err
+    assert main([*learn, "--force"]) == 0

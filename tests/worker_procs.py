@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sentinel.scaleout.continuity import OFFSET_PREFIX
+from sentinel.scaleout.learn import read_changelog
 from sentinel.scaleout.worker import STALL_EXIT_CODE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,6 +55,7 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+
 
 def launch_worker(name: str, args: Sequence[str], cwd: Path, **env: str) -> Worker:
     """`sentinel worker ARGS` in its own process, logging to CWD/NAME.log, quick to notice peers and stalls."""
@@ -109,33 +111,8 @@ def count(db: Path, table: str) -> int:
     got = rows(db, f"SELECT count(*) FROM {table}")
     return int(got[0][0]) if got else 0
 
+
 def changelog_states(bootstrap: str, topic: str) -> dict[str, bytes]:
     """The last state blob per zone key in a Faust table's changelog: what a new worker would restore."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    async def read() -> dict[str, bytes]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            tps = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic)
-                                                      or await _partitions(consumer, topic))]
-            consumer.assign(tps)
-            end = await consumer.end_offsets(tps)
-            await consumer.seek_to_beginning(*tps)
-            out: dict[str, bytes] = {}
-            while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-                for records in (await consumer.getmany(timeout_ms=1000)).values():
-                    for r in records:
-                        if not r.key.startswith(OFFSET_PREFIX):  # zones only, not evaluated offsets
-                            out[r.key.decode()] = r.value
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
-
-
-async def _partitions(consumer, topic: str) -> set[int]:
-    await consumer._client.force_metadata_update()
-    return consumer._client.cluster.partitions_for_topic(topic) or set()
+    saved = asyncio.run(read_changelog(bootstrap, topic))
+    return {key.decode(): value for key, value in saved.items() if not key.startswith(OFFSET_PREFIX)}

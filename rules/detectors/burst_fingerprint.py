@@ -238,6 +238,12 @@ class BurstFingerprintDetector(ZoneDetector):
                 "local": self.local.new_state(m if self.locates else 0),  # its departure from the zone's median
                 "alarm_since": np.full(n, -1, dtype=np.int64)}  # bucket learning paused (alarm, far off), -1 none
 
+    def readiness(self, st: dict[str, Any]) -> np.ndarray:
+        """The hours of the day whose window-step spread has its warm-up (three days of windows once the
+        same weekday has been seen): the rule judges a zone at an hour only then."""
+        count = st["flow"].window_scale.count
+        return (count >= self.scorer.baseline.params.warmup).mean(axis=1)
+
     def _evidence(self, fz: np.ndarray, pz: np.ndarray) -> np.ndarray:
         """The inflow window's z, plus `pressure_weight` times the pressure window's drop in z. A pressure
         drop only corroborates an inflow step: at most as many sigma as the inflow rose, so a pressure

@@ -1,5 +1,6 @@
 """Deadman: a sensor that has gone quiet. Judged on event time (the stream's watermark), so a replay
-finds the same silences a live run would; sensors never heard from count from the first reading."""
+finds the same silences a live run would; sensors never heard from count from the first reading (and,
+after going live from learned history, every sensor counts from the first live reading)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,13 @@ class DeadmanDetector(SensorDetector):
         return {"changed_at": np.full(len(self.subjects), NO_TIME, dtype=np.int64)}
 
     def _deadline(self, slots: np.ndarray, prev_t: np.ndarray, first_wm: int) -> np.ndarray:
-        return np.where(prev_t == NO_TIME, first_wm, prev_t) + self.after_ns[slots]
+        """Silence counts from the last reading, or from when the engine began listening if later (a
+        sensor never heard; every sensor after going live from learned history)."""
+        return self._since(prev_t, first_wm) + self.after_ns[slots]
+
+    @staticmethod
+    def _since(prev_t: np.ndarray, first_wm: int) -> np.ndarray:
+        return np.where(prev_t == NO_TIME, first_wm, np.maximum(prev_t, first_wm))
 
     def evaluate(self, st: dict[str, Any], slots: np.ndarray, layer: Layer, sel: np.ndarray | slice,
                  level: np.ndarray) -> list[Evaluation]:
@@ -39,8 +46,7 @@ class DeadmanDetector(SensorDetector):
         went_silent = (level == 0) & (layer.wm_before[sel] >= deadline)
         grade = np.int8(self.rule.severity)
         s = slots[went_silent]
-        silent_s = (deadline[went_silent] - np.where(layer.prev_t[sel] == NO_TIME, layer.first_wm,
-                                                      layer.prev_t[sel])[went_silent]) / 1e9
+        silent_s = (deadline[went_silent] - self._since(layer.prev_t[sel], layer.first_wm)[went_silent]) / 1e9
         raised_at = np.maximum(deadline[went_silent], st["changed_at"][s])
         missed = Evaluation(s, raised_at, np.full(len(s), grade, dtype=np.int8), silent_s, silent_s)
         st["changed_at"][s] = raised_at
@@ -59,7 +65,7 @@ class DeadmanDetector(SensorDetector):
         deadline = self._deadline(slots, last_t, first_wm)
         due = (level == 0) & (deadline <= watermark)
         s = slots[due]
-        since = np.where(last_t == NO_TIME, first_wm, last_t)[due]
+        since = self._since(last_t, first_wm)[due]
         raised_at = np.maximum(deadline[due], st["changed_at"][s])
         st["changed_at"][s] = raised_at
         silent_s = (deadline[due] - since) / 1e9

@@ -255,6 +255,10 @@ class InflowExcessDetector(ZoneDetector):
         detail = [f"{s * 100:.1f}% of the zone's inflow" for s in share]  # the unit of the city's 9 % target
         return Evaluation(slots, t, raw, excess, z, extra={"where": detail})
 
+    def readiness(self, st: dict[str, Any]) -> np.ndarray:
+        """Hourly fits made against the `baseline_fits` it takes before the excess is graded."""
+        return np.minimum(1.0, st["fits"] / self.rule.baseline_fits)
+
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
         return (f"zone takes {value:.3g} m3/h more than its weekly profile explains, at every hour of the day: "
                 f"{score:.1f} sigma (limit {self.levels.threshold_for(grade):g}), a leak?")

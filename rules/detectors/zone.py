@@ -5,12 +5,19 @@ from __future__ import annotations
 from abc import abstractmethod
 from typing import Any
 
+import numpy as np
+
 from rules.detectors.base import Detector, Evaluation
 from rules.zone_flows import FinalBucket
 
 
 class ZoneDetector(Detector):
     zone_level = True
+
+    def readiness(self, st: dict[str, Any]) -> np.ndarray | None:
+        """Per zone, the share (0-1) of what the rule must learn before it judges at every hour that it has
+        learned (1: judging); None where the rule does not keep such a count. For commissioning reports."""
+        return None
 
     @abstractmethod
     def evaluate_bucket(self, st: dict[str, Any], bucket: FinalBucket, level: Any) -> Evaluation | None:

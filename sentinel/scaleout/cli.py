@@ -169,44 +169,74 @@ def cmd_kafka_publish(args: argparse.Namespace) -> int:
 
 def cmd_kafka_learn(args: argparse.Namespace) -> int:
     """Commission the workers from history: each zone's learned state onto the zone-state changelog."""
+    from aiokafka.errors import KafkaError
+
     from ingest.replay import read_replay
     from rules.loader import load_rules
+    from sentinel.learn_cli import print_dead_letters
     from sentinel.progress import Progress
-    from sentinel.scaleout.learn import changelog_records, learn_zones, write_changelog
+    from sentinel.scaleout.learn import (
+        alert_books,
+        group_members,
+        learn_zones,
+        read_changelog,
+        workers_wrote,
+        write_changelog,
+    )
     from sentinel.scaleout.topics import Topics, changelog_topic, ensure_topics_sync
 
     try:
         s = _settings(args, worker_app_id=args.app_id)
         catalog = _catalog(s)
         ruleset = load_rules(s.rules or None)
+    except (InputError, InputErrors, OSError) as exc:
+        print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
+        return 2
+    app, bootstrap, topic = s.worker_app_id, s.kafka_bootstrap, changelog_topic(s.worker_app_id)
+
+    def running() -> str | None:
+        n = asyncio.run(group_members(bootstrap, app, s.kafka_timeout_s))
+        return (f"{n} worker(s) of app {app!r} are running: they hold their zones in memory and would not see "
+                "the learned state, then overwrite it; stop them first") if n else None
+
+    try:
+        if refusal := running():
+            print(f"error: {refusal}", file=sys.stderr)
+            return 2
+        ensure_topics_sync(bootstrap, Topics(s.kafka_prefix).all, s.kafka_partitions, s.kafka_replication)
+        ensure_topics_sync(bootstrap, (topic,), s.kafka_partitions, s.kafka_replication,
+                           configs={"cleanup.policy": "compact"})
+        saved = asyncio.run(read_changelog(bootstrap, topic, s.kafka_timeout_s))
+        if workers_wrote(saved) and not args.force:
+            print(f"error: workers of app {app!r} have evaluated readings with the state in {topic}; pass --force "
+                  "to replace each zone's state with the learned one (their open alerts then clear on start)",
+                  file=sys.stderr)
+            return 2
         reading = Progress("reading", enabled=not args.quiet)
         data = read_replay(Path(args.readings), catalog, progress=lambda done, total: reading.update(done, total))
+        reading.done(f"{len(data.batch):,} readings, {len(data.dead_letters):,} dead letters")
+        print_dead_letters(data.dead_letters)
+        if not len(data.batch):
+            print(f"error: {args.readings}: no readings of this catalog's sensors; nothing learned", file=sys.stderr)
+            return 2
+        learning = Progress("learning", enabled=not args.quiet)
+        states = learn_zones(catalog, ruleset, data.batch, resolve_after_s=s.resolve_after_s,
+                             books=alert_books(saved, catalog, ruleset), progress=learning.update)
+        learning.done()
+        if refusal := running():  # started while we learned
+            print(f"error: {refusal}; nothing written", file=sys.stderr)
+            return 2
+        asyncio.run(write_changelog(bootstrap, topic, states, s.kafka_timeout_s))
     except (InputError, InputErrors, OSError) as exc:
-        print(f"error:\n{exc}", file=sys.stderr)
+        print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
         return 2
-    reading.done(f"{len(data.batch):,} readings, {len(data.dead_letters):,} dead letters")
-    for letter in data.dead_letters[:5]:
-        print(f"dead letter: {letter.describe()}", file=sys.stderr)
-    if not len(data.batch):
-        print(f"error: {args.readings}: no readings of this catalog's sensors; nothing learned", file=sys.stderr)
+    except (KafkaError, RuntimeError) as exc:  # broker away, partition counts that differ, a state too large
+        print(f"error: Kafka at {bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
-    topic = changelog_topic(s.worker_app_id)
-    ensure_topics_sync(s.kafka_bootstrap, Topics(s.kafka_prefix).all, s.kafka_partitions, s.kafka_replication)
-    ensure_topics_sync(s.kafka_bootstrap, (topic,), s.kafka_partitions, s.kafka_replication,
-                       configs={"cleanup.policy": "compact"})
-    held = asyncio.run(changelog_records(s.kafka_bootstrap, topic, s.kafka_timeout_s))
-    if held and not args.force:
-        print(f"error: {topic} already holds {held} record(s): workers of app {s.worker_app_id!r} have state. "
-              "Stop them and pass --force to replace each zone's state with the learned one", file=sys.stderr)
-        return 2
-    learning = Progress("learning", enabled=not args.quiet)
-    states = learn_zones(catalog, ruleset, data.batch, resolve_after_s=s.resolve_after_s, progress=learning.update)
-    learning.done()
-    asyncio.run(write_changelog(s.kafka_bootstrap, topic, states, s.kafka_timeout_s))
     t = data.batch.time_ns
     print(f"learned {len(data.batch):,} readings from {iso(int(t[0]))} to {iso(int(t[-1]))}; {len(states)} zone "
-          f"state(s), {sum(map(len, states.values())) / 1024:,.0f} kB, written to {topic} on {s.kafka_bootstrap}. "
-          f"Workers started with --app-id {s.worker_app_id} begin from them.")
+          f"state(s), {sum(map(len, states.values())) / 1024:,.0f} kB, written to {topic} on {bootstrap}. "
+          f"Workers started with --app-id {app} begin from them.")
     return 0
 
 
@@ -252,8 +282,9 @@ def add_scaleout_commands(sub: argparse._SubParsersAction) -> None:
                       "they restore it (before they first start)")
     common(kl)
     kl.add_argument("--readings", required=True, help="history: replay CSV (long or wide), e.g. a SCADA export")
-    kl.add_argument("--rules", nargs="*", help="rule files (default: the shipped defaults); workers must use the same")
+    kl.add_argument("--rules", nargs="+", help="rule files (default: the shipped defaults); workers must use the same")
     kl.add_argument("--app-id", help="the workers' Faust app id (SENTINEL_WORKER_APP_ID)")
-    kl.add_argument("--force", action="store_true", help="replace the state workers already wrote (stop them first)")
+    kl.add_argument("--force", action="store_true", help="replace the state stopped workers left (their open "
+                    "alerts are kept in it, and clear when a worker restores it)")
     kl.add_argument("-q", "--quiet", action="store_true")
     kl.set_defaults(func=cmd_kafka_learn)

@@ -11,23 +11,30 @@ engine that had watched the history would be.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from typing import Any
 
 from alerts.lifecycle import AlertBook
 from ingest.kafka_codec import encode_tick, zone_records
 from rules import snapshot
 from rules.loader import RuleSet
 from sentinel.catalog import Catalog
-from sentinel.learn import forget_alarms
+from sentinel.learn import ready_to_go_live
 from sentinel.readings import Batch
+from sentinel.scaleout.continuity import OFFSET_PREFIX
 from sentinel.scaleout.zoned import Message, ZonedProcessor
 
 
 def learn_zones(catalog: Catalog, ruleset: RuleSet, history: Batch, *, chunk: int = 5000,
-                resolve_after_s: float = 900.0, progress: Callable[[int, int], None] | None = None) -> dict[str, bytes]:
+                resolve_after_s: float = 900.0, books: dict[str, dict] | None = None,
+                progress: Callable[[int, int], None] | None = None) -> dict[str, bytes]:
     """Each zone's state blob after `history` (event-time order), fed as the bridge would send it: zone
     records per chunk, then a tick of the chunk's high-water mark to every zone. Alarms and alerts are
-    forgotten; what the baselines learned is kept."""
+    forgotten, and silence counts from the first live reading; what the baselines learned is kept.
+
+    `books`: alert books (`AlertBook.snapshot()`) of states being replaced, kept in the new ones so that
+    the worker restoring them clears their open alerts (nothing else would) rather than leave them open."""
     proc = ZonedProcessor(catalog, ruleset, resolve_after_s)
     states: dict[str, bytes | None] = dict.fromkeys(catalog.zones)
     high: int | None = None
@@ -45,30 +52,82 @@ def learn_zones(catalog: Catalog, ruleset: RuleSet, history: Batch, *, chunk: in
     out: dict[str, bytes] = {}
     for key, blob in states.items():
         pipe = proc.restore(key, blob)
-        forget_alarms(pipe.state)
-        out[key] = snapshot.to_bytes(pipe.state, {"alerts": AlertBook(resolve_after_s).snapshot()}, pipe.engine)
+        ready_to_go_live(pipe.state)
+        book = (books or {}).get(key) or AlertBook(resolve_after_s).snapshot()
+        out[key] = snapshot.to_bytes(pipe.state, {"alerts": book}, pipe.engine)
     return out
 
 
-async def changelog_records(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
-    """How many records the changelog holds (0: no worker of this app id has written state yet)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+def alert_books(saved: dict[bytes, bytes], catalog: Catalog, ruleset: RuleSet) -> dict[str, dict]:
+    """The alert book in each zone state of a changelog (zone key -> snapshot), for `learn_zones(books=)`."""
+    proc = ZonedProcessor(catalog, ruleset)
+    out = {}
+    for key, blob in saved.items():
+        zone = key.decode("utf-8", "replace")
+        if zone in catalog.zones and blob:
+            out[zone] = proc.restore(zone, blob).book.snapshot()
+    return out
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+
+async def _partitions(consumer: Any, topic: str) -> list[Any]:
+    from aiokafka import TopicPartition
+
+    parts = consumer.partitions_for_topic(topic)
+    if parts is None:
+        await consumer._client.force_metadata_update()
+        parts = consumer._client.cluster.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+async def read_changelog(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[bytes, bytes]:
+    """The last value per key in a Faust table's changelog: what a worker taking over would restore."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
                                 request_timeout_ms=int(timeout_s * 1000))
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if parts is None:
-            await consumer._client.force_metadata_update()
-            parts = consumer._client.cluster.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
+        tps = await _partitions(consumer, topic)
         if not tps:
-            return 0
-        ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
-        return sum(ends[tp] - starts[tp] for tp in tps)
+            return {}
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        out: dict[bytes, bytes] = {}
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for r in records:
+                    out[r.key] = r.value
+        return out
     finally:
         await consumer.stop()
+
+
+def workers_wrote(saved: dict[bytes, bytes]) -> bool:
+    """Whether workers have evaluated readings with this state (they record each partition's evaluated
+    offset beside the zone states; learning does not)."""
+    return any(key.startswith(OFFSET_PREFIX) for key in saved)
+
+
+async def group_members(bootstrap: str, group: str, timeout_s: float = 30.0) -> int:
+    """Members of a consumer group now: the workers of an app id that are running."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await admin.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                described = await admin.describe_consumer_groups([group])
+                return sum(len(g[5]) for response in described for g in response.groups if g[1] == group)
+            except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
+                if time.monotonic() > deadline:  # a new cluster makes its offsets topic on first asking
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
 
 
 async def write_changelog(bootstrap: str, topic: str, states: dict[str, bytes], timeout_s: float = 30.0) -> None:
@@ -77,8 +136,7 @@ async def write_changelog(bootstrap: str, topic: str, states: dict[str, bytes], 
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
-                                compression_type="gzip", max_request_size=16 << 20,
-                                request_timeout_ms=int(timeout_s * 1000))
+                                compression_type="gzip", request_timeout_ms=int(timeout_s * 1000))
     await producer.start()
     try:
         sent = [await producer.send(topic, key=key.encode(), value=blob) for key, blob in states.items()]

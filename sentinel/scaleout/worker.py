@@ -60,7 +60,6 @@ from sentinel.stores.base import Store, StoreFull
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class WorkerConfig:
     bootstrap: str

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alerts.lifecycle import AlertBook
 from alerts.model import AlertChange
 from ingest.kafka_codec import Tick, WireError, ZoneReadings, decode
 from rules import snapshot
@@ -88,9 +87,12 @@ class ZonedProcessor:
                                      m.value or b"", m.received_ns, field="key") for m in messages]
             self._count(letters)
             return ZoneResult(None, dead_letters=letters)
-        live = self._pipeline(key, zcat, saved)
+        live, restored = self._pipeline(key, zcat, saved)
         pipe = live.pipeline
         result = ZoneResult(None)
+        if restored:  # alerts the restored rules no longer hold raised (rules changed, state learned anew)
+            result.changes.extend(cleared := pipe.reconcile_alerts())
+            self.counters.alert_changes += len(cleared)
         pending: list[Batch] = []
         stored: list[Batch] = []
 
@@ -137,19 +139,17 @@ class ZonedProcessor:
             raise KeyError(f"unknown zone key {key!r}")
         pipe = Pipeline(zcat, self.ruleset, resolve_after_s=self.resolve_after_s)
         if saved:
-            state, extra = snapshot.from_bytes(saved, pipe.engine)
-            pipe.state = state
-            if extra and "alerts" in extra:
-                pipe.book = AlertBook.restore(extra["alerts"], self.resolve_after_s)
+            pipe.resume(*snapshot.from_bytes(saved, pipe.engine, source=f"zone {key}"))
         return pipe
 
-    def _pipeline(self, key: str, zcat: Catalog, saved: bytes | None) -> _Live:
+    def _pipeline(self, key: str, zcat: Catalog, saved: bytes | None) -> tuple[_Live, bool]:
+        """The zone's pipeline, and whether it was restored from `saved` just now."""
         live = self._live.get(key)
         if live is not None and saved is not None and live.blob is saved:
-            return live  # the table still holds what we left there: our pipeline is that state
+            return live, False  # the table still holds what we left there: our pipeline is that state
         live = _Live(saved or b"", self.restore(key, saved))
         self._live[key] = live
-        return live
+        return live, saved is not None
 
     def _to_batch(self, zcat: Catalog, key: str, item: ZoneReadings,
                   m: Message) -> tuple[Batch, DeadLetter | None]:

@@ -74,7 +74,7 @@ def test_a_burst_is_raised_within_ten_minutes_and_located_at_the_logger_that_dro
     d = raised[0]
     assert (d.rule_id, d.kind, d.zone, d.sensor_id) == ("burst", "burst_fingerprint", "DMA1", None)
     assert 0 < (d.time_ns - (MONDAY + at * STEP)) / MIN <= 10
-    assert "pressure fell most at P2" in d.message
+    assert "pressures fell" in d.message and "a burst?" in d.message and "pressure fell most at P2" in d.message
     assert d.value == pytest.approx(12.0, rel=0.35)  # the inflow step it saw, in m3/h
 
 
@@ -92,7 +92,19 @@ def test_inflow_alone_raises_when_pressures_hold_but_needs_more_evidence() -> No
     cols["FI"][at:at + 36] += 20.0
     raised = [d for d in _run(_engine(), cols) if d.transition == "raised"]
     assert len(raised) == 1 and "pressure fell most" not in raised[0].message
+    assert "pressures held" in raised[0].message and "the inlet meter reading high?" in raised[0].message
     assert _run(_engine(pressure_weight=0), _days(9)) == []
+
+
+def test_a_step_up_with_pressures_rising_is_told_as_more_water_pushed_in() -> None:
+    """A pump started or an inlet valve opened: more water and more pressure together, not a burst."""
+    cols = _days(9)
+    at = 8 * PER_DAY + 10 * 12
+    cols["FI"][at:at + 36] += 20.0
+    cols["P1"][at:at + 36] += 15.0
+    cols["P2"][at:at + 36] += 15.0
+    raised = [d for d in _run(_engine(), cols) if d.transition == "raised"]
+    assert len(raised) == 1 and "pressures rose" in raised[0].message and "burst" not in raised[0].message
 
 
 def test_a_burst_is_judged_against_the_level_before_it_so_a_quick_level_does_not_swallow_it() -> None:

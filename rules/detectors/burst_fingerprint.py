@@ -227,6 +227,8 @@ class BurstFingerprintDetector(ZoneDetector):
         self.logger_zone = zone_slot[self.catalog.zone_code[self.logger_idx]]  # subject slot of each logger
         self.names = [self.catalog.sensors[i].sensor_id for i in self.logger_idx]
         self.zone_loggers = padded([np.flatnonzero(self.logger_zone == z) for z in range(len(self.subjects))])
+        self.has_loggers = (self.zone_loggers >= 0).any(axis=1) if self.zone_loggers.size \
+            else np.zeros(len(self.subjects), dtype=bool)
         self.max_pause = max(1, int(self.rule.max_pause * 1e9) // width)
 
     def new_state(self) -> dict[str, Any]:
@@ -257,8 +259,10 @@ class BurstFingerprintDetector(ZoneDetector):
         return fratio
 
     def _detail(self, where: list[str], pz: np.ndarray) -> list[str]:
-        """Per zone, what the message adds: here, where the pressure fell most."""
-        return where
+        """Per zone, what the message adds: how the pressures moved with the step (they fell: a burst; they
+        held: a burst the pressures do not show, or the meter), then where they fell most."""
+        return ["; ".join(part for part in (pressure_response(p, has_loggers=bool(h), inflow_rose=True), w) if part)
+                for p, h, w in zip(pz, self.has_loggers, where, strict=True)]
 
     def _far_off(self, fz: np.ndarray, paused: np.ndarray) -> np.ndarray:
         """The inflow clearly off the other way (`far_off_z`, held down to 60 % of it once learning has
@@ -343,8 +347,8 @@ class BurstFingerprintDetector(ZoneDetector):
                           extra={"where": [where[s] for s in slots]})
 
     def describe(self, grade: int, value: float, score: float, unit: str) -> str:
-        return (f"zone inflow stepped up {value:.3g} m3/h against the same time on earlier days while pressures "
-                f"fell: {score:.1f} sigma of evidence (limit {self.levels.threshold_for(grade):g}), burst?")
+        return (f"zone inflow stepped up {value:.3g} m3/h against the same time on earlier days: {score:.1f} sigma "
+                f"of evidence (limit {self.levels.threshold_for(grade):g})")  # the detail: what the pressures say
 
 
 class InflowDropDetector(BurstFingerprintDetector):
@@ -357,11 +361,6 @@ class InflowDropDetector(BurstFingerprintDetector):
     direction = -1.0
     far_off_z = 4.5  # nor a step up as small as a small burst's, whose repair would otherwise be a drop
     rule: InflowDropRule  # type: ignore[assignment]
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.has_loggers = (self.zone_loggers >= 0).any(axis=1) if self.zone_loggers.size \
-            else np.zeros(len(self.subjects), dtype=bool)
 
     def _evidence(self, fz: np.ndarray, pz: np.ndarray) -> np.ndarray:
         return -fz
@@ -380,12 +379,21 @@ class InflowDropDetector(BurstFingerprintDetector):
                 f"(limit {self.levels.threshold_for(grade):g})")  # the detail says what the pressures suggest
 
 
-def pressure_response(pz: float, *, has_loggers: bool, clear: float = 2.0) -> str:
-    """How the zone's pressures moved with a drop in its inflow, in words an operator can act on."""
+def pressure_response(pz: float, *, has_loggers: bool, inflow_rose: bool = False, clear: float = 2.0) -> str:
+    """How the zone's pressures moved with a step in its inflow (a drop, or with `inflow_rose` a rise), in
+    words an operator can act on: the cause the two together point to."""
     if np.isnan(pz):
+        guess = ": a burst?" if inflow_rose else ""
         if has_loggers:
-            return "pressures unknown (loggers silent, or their step still learning) to tell the cause"
-        return "no pressure loggers to tell the cause"
+            return f"pressures unknown (loggers silent, or their step still learning) to tell the cause{guess}"
+        return f"no pressure loggers to tell the cause{guess}"
+    if inflow_rose:
+        if pz <= -clear:
+            return f"pressures fell {-pz:.1f} sigma with it: a burst?"
+        if pz >= clear:
+            return f"pressures rose {pz:.1f} sigma: more water pushed in (a pump started, an inlet valve opened?)"
+        return (f"pressures held ({pz:+.1f} sigma): a burst they do not show (behind a pressure-reducing valve, "
+                "far from the loggers), or the inlet meter reading high?")
     if pz >= clear:
         return f"pressures rose {pz:.1f} sigma: the zone draws less (a large user stopped?)"
     if pz <= -clear:

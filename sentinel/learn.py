@@ -2,12 +2,14 @@
 
 A rule's state is a pure function of the readings it has seen, so history (a SCADA export, or InfluxDB's
 last hours) fed through `Engine.step` in event-time order leaves the state a live engine that saw it would
-have. What it must not leave is history's alarms: no alert was raised for them here, so a condition still
-present when going live raises again like any other (`forget_alarms`).
+have. What it must not leave is history's alarms (no alert was raised for them here, so a condition still
+present when going live raises again like any other: `forget_alarms`), nor its clock (the engine heard
+nothing between the history's end and the first live reading: `listen_afresh`).
 
 Without it a new deployment is blind where the rules compare with the same weekday (burst fingerprint,
-inflow drop and excess, night flow): a week after commissioning. `sentinel learn` writes the state file
-`sentinel run --state` starts from, and says which weekdays each zone has been taught.
+inflow drop and excess, night flow): ten days after commissioning. `sentinel learn` writes the state file
+`sentinel run --state` starts from, and says per zone which weekdays it was taught and how far each such
+rule got with what it must learn before it judges (`zone_coverage`).
 """
 
 from __future__ import annotations

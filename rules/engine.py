@@ -165,8 +165,10 @@ class Engine:
                             horizon=state.watermark - self.detection_lag_ns if state.watermark != NO_TIME else NO_TIME)
         if n == 0:
             return result
-        if state.first_wm == NO_TIME:
-            state.first_wm = int(batch.time_ns[0])
+        if state.first_wm == NO_TIME:  # listening starts with the first reading newer than what was known
+            newer = np.flatnonzero(batch.time_ns > state.watermark) if state.watermark != NO_TIME else [0]
+            if len(newer):
+                state.first_wm = int(batch.time_ns[newer[0]])
         t = batch.time_ns
         wm_after = np.maximum(np.maximum.accumulate(t), state.watermark)
         wm_before = np.empty_like(wm_after)

@@ -139,6 +139,12 @@ def _arrays(blob: bytes) -> dict[str, np.ndarray]:
         return {k.replace("|", "/"): data[k] for k in data.files}
 
 
+def extra_of(blob: bytes) -> dict | None:
+    """The JSON saved beside a state (the alert book), without fitting the state to an engine."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        return json.loads(bytes(data["__extra__"]).decode()) if "__extra__" in data.files else None
+
+
 def from_bytes(blob: bytes, engine: Engine, *, source: str = "") -> tuple[EngineState, dict | None]:
     """The state in `blob`, fitted to `engine`; what does not fit starts fresh, and is logged as a warning
     naming `source` (a file, a zone key)."""

@@ -50,7 +50,8 @@ class Learned:
 def feed(engine: Engine, state: EngineState, batches: Iterable[Batch],
          progress: Callable[[int], None] | None = None) -> Learned:
     """Step `engine` on `state` through `batches` (in event-time order), discard the detections, then
-    forget the alarms. `progress` is told the readings fed so far after each batch."""
+    forget the alarms (`ready_to_go_live` also resets the clock, for history that ended a while ago).
+    `progress` is told the readings fed so far after each batch."""
     started = time.monotonic()
     n = count = 0
     first = last = None
@@ -64,7 +65,7 @@ def feed(engine: Engine, state: EngineState, batches: Iterable[Batch],
         last = int(batch.time_ns[-1])
         if progress is not None:
             progress(n)
-    ready_to_go_live(state)
+    forget_alarms(state)
     return Learned(n, count, first, last, time.monotonic() - started)
 
 
@@ -176,5 +177,6 @@ def learn_file(catalog: Catalog, ruleset: RuleSet, readings: str | Path, *, batc
     total = len(data.batch)
     learned = feed(engine, state, data.batch.split(batch_size),
                    None if on_fed is None else (lambda done: on_fed(done, total)))
+    listen_afresh(state)  # an export ends before the processor starts
     coverage = zone_coverage(engine, state, data.batch)
     return FileLearning(engine, state, learned, coverage, data.dead_letters, data.form)

@@ -7,14 +7,10 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sentinel.deadletter import DeadLetter
 from sentinel.errors import InputError, InputErrors
 from sentinel.readings import iso
-
-if TYPE_CHECKING:
-    from rules.engine import Engine
 
 SHOWN_DEAD_LETTERS = 5
 
@@ -27,7 +23,7 @@ def print_dead_letters(letters: Sequence[DeadLetter]) -> None:
         print(f"... and {len(letters) - SHOWN_DEAD_LETTERS:,} more dead letters", file=sys.stderr)
 
 
-def _old_book(path: Path, engine: Engine) -> dict | None:
+def _old_book(path: Path) -> dict | None:
     """The alert book of a state file being replaced: kept in the new one, so that the processor starting
     from it clears those alerts (its rules no longer hold them raised) rather than leave them open."""
     from rules import snapshot
@@ -35,7 +31,7 @@ def _old_book(path: Path, engine: Engine) -> dict | None:
     if not path.exists():
         return None
     try:
-        _, extra = snapshot.load(path, engine)
+        extra = snapshot.extra_of(path.read_bytes())
     except Exception as exc:  # not a state file after all: nothing to carry over
         print(f"warning: {path}: not read as a saved state ({type(exc).__name__}); replaced", file=sys.stderr)
         return None
@@ -71,7 +67,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         print(f"error: {args.readings}: no readings of this catalog's sensors; nothing learned, {out} not written",
               file=sys.stderr)
         return 2
-    snapshot.save(out, result.state, {"alerts": book} if (book := _old_book(out, result.engine)) else None,
+    snapshot.save(out, result.state, {"alerts": book} if (book := _old_book(out)) else None,
                   engine=result.engine)
     weekly = weekday_rules(result.engine)
     days = (learned.last_ns - learned.first_ns) / 86400e9

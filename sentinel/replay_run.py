@@ -48,14 +48,16 @@ def replay(catalog: Catalog, readings: str | Path, ruleset: RuleSet, *, store: S
     pipeline = Pipeline(catalog, ruleset, store=store, resolve_after_s=resolve_after_s)
     if from_state is not None:
         pipeline.resume(*snapshot.load(from_state, pipeline.engine, strict=True))
+        pipeline.reconcile_alerts()  # as `sentinel run` does: alerts the state no longer holds raised clear
     reading = Progress("reading", enabled=show_progress)
     data = read_replay(readings, catalog, progress=lambda done, total: reading.update(done, total))
     reading.done(f"{len(data.batch):,} readings ({data.form} form), {len(data.dead_letters):,} dead letters")
     learned_to = pipeline.state.watermark
     if from_state is not None and learned_to != NO_TIME and len(data.batch) and data.batch.time_ns[0] <= learned_to:
         older = int((data.batch.time_ns <= learned_to).sum())
-        log.warning("%s: %d reading(s) are not after %s, where the state from %s ends: they are dropped as "
-                    "duplicates or out of order", readings, older, iso(learned_to), from_state)
+        log.warning("%s: %d reading(s) are not after %s, where the state from %s ends: each is dropped unless it "
+                    "is newer than its sensor's last reading in the state", readings, older, iso(learned_to),
+                    from_state)
     detections: list[Detection] = []
     if data.dead_letters:
         pipeline.process(data.batch.take(slice(0, 0)), data.dead_letters)

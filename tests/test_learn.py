@@ -4,6 +4,7 @@ blind, and what it learned is exactly what an engine that had watched all along 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,13 @@ def test_going_live_hours_after_the_history_ends_raises_no_silent_sensor_storm(h
     out = replay(catalog, hanoi / "live.csv", rules, show_progress=False, from_state=tmp_path / "older.state")
     assert not [a for a in out.alerts if a.rule_id == "water-sensor-silent"]
     assert [a.zone for a in fingerprint_alerts(out.alerts)] == ["DMA2"]
+    # a stale reading first (a retained MQTT message, an overlapping export) does not start the clock
+    head, *rows = (hanoi / "live.csv").read_text(encoding="utf-8").splitlines()
+    stale = (older.read_text(encoding="utf-8").splitlines())[-1]
+    (tmp_path / "live_stale.csv").write_text("\n".join([head, stale, *rows]) + "\n", encoding="utf-8")
+    out = replay(catalog, tmp_path / "live_stale.csv", rules, show_progress=False,
+                 from_state=tmp_path / "older.state")
+    assert not [a for a in out.alerts if a.rule_id == "water-sensor-silent"]
 
 
 def test_learn_says_when_the_burst_fingerprint_has_not_learned_its_spread(hanoi: Path, tmp_path: Path,
@@ -197,6 +205,18 @@ def test_a_wide_export_teaches_what_the_long_one_does(hanoi: Path, learned: Path
     assert (tmp_path / "wide.state").read_bytes() == learned.read_bytes()
 
 
+def shifted(data: object, by_ns: int) -> object:
+    """A JSON-able alert-book snapshot with every time (keys ending in _ns, and last_start's) moved."""
+    if isinstance(data, dict):
+        return {k: (v + by_ns if k.endswith("_ns") and isinstance(v, int) else shifted(v, by_ns))
+                for k, v in data.items()}
+    if isinstance(data, list) and len(data) == 4 and isinstance(data[2], int):  # last_start: rule, subject, t, q
+        return [data[0], data[1], data[2] + by_ns, data[3]]
+    if isinstance(data, list):
+        return [shifted(v, by_ns) for v in data]
+    return data
+
+
 def test_learning_over_a_state_with_open_alerts_keeps_them_so_that_going_live_clears_them(
         hanoi: Path, learned: Path, tmp_path: Path) -> None:
     from sentinel.pipeline import Pipeline
@@ -207,16 +227,31 @@ def test_learning_over_a_state_with_open_alerts_keeps_them_so_that_going_live_cl
     live = read_replay(hanoi / "live.csv", catalog).batch
     running.process(live.take(live.time_ns < live.time_ns[0] + 11 * 3600 * 10**9))  # 11:00 local: mid-burst
     assert running.book.open_alerts()
+    # that book, two days earlier: a processor's state with a burst alert still open before going live
+    book = shifted(running.book.snapshot(), -2 * 86400 * 10**9)
     state = tmp_path / "live.state"
-    snapshot.save(state, running.state, {"alerts": running.book.snapshot()}, engine=running.engine)
+    snapshot.save(state, running.state, {"alerts": book}, engine=running.engine)
 
     assert main(["learn", "-q", "--catalog", str(hanoi / "catalog.csv"), "--readings", str(hanoi / "history.csv"),
                  "--state", str(state), "--force"]) == 0
     resumed = Pipeline(catalog, rules)
     resumed.resume(*snapshot.load(state, resumed.engine))
-    assert {a.alert_id for a in resumed.book.open_alerts()} == {a.alert_id for a in running.book.open_alerts()}
+    carried = {a["alert_id"] for a in book["open"]}
+    assert {a.alert_id for a in resumed.book.open_alerts()} == carried
     cleared = resumed.reconcile_alerts()  # what `sentinel run` does on restoring a state
     assert cleared and all(a.cleared_ns is not None for a in resumed.book.open_alerts())
+
+    # a replay from it (the check before going live) clears them at its start too, before any live reading
+    from sentinel.stores.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "check.sqlite", catalog)
+    replay(catalog, hanoi / "live.csv", rules, show_progress=False, from_state=state, store=store)
+    store.close()
+    con = sqlite3.connect(tmp_path / "check.sqlite")
+    early = con.execute("SELECT alert_id FROM alert_changes WHERE change = 'cleared' AND time_ns < ?",
+                        (int(live.time_ns[0]),)).fetchall()
+    con.close()
+    assert {r[0] for r in early} == carried  # without it the old alert stood, and took the new burst in
 
 
 def test_a_backtest_from_a_learned_state_does_not_score_events_of_the_history(

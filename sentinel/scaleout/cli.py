@@ -221,7 +221,7 @@ def cmd_kafka_learn(args: argparse.Namespace) -> int:
             return 2
         learning = Progress("learning", enabled=not args.quiet)
         states = learn_zones(catalog, ruleset, data.batch, resolve_after_s=s.resolve_after_s,
-                             books=alert_books(saved, catalog, ruleset), progress=learning.update)
+                             books=alert_books(saved, catalog), progress=learning.update)
         learning.done()
         if refusal := running():  # started while we learned
             print(f"error: {refusal}; nothing written", file=sys.stderr)

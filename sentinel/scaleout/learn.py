@@ -25,6 +25,10 @@ from sentinel.readings import Batch
 from sentinel.scaleout.continuity import OFFSET_PREFIX
 from sentinel.scaleout.zoned import Message, ZonedProcessor
 
+# DescribeGroups error codes: the coordinator loading, not there (yet), or moved; and a group never seen
+RETRIABLE_GROUP_ERRORS = {14, 15, 16}
+GROUP_ID_NOT_FOUND = 69
+
 
 def learn_zones(catalog: Catalog, ruleset: RuleSet, history: Batch, *, chunk: int = 5000,
                 resolve_after_s: float = 900.0, books: dict[str, dict] | None = None,
@@ -58,14 +62,13 @@ def learn_zones(catalog: Catalog, ruleset: RuleSet, history: Batch, *, chunk: in
     return out
 
 
-def alert_books(saved: dict[bytes, bytes], catalog: Catalog, ruleset: RuleSet) -> dict[str, dict]:
+def alert_books(saved: dict[bytes, bytes], catalog: Catalog) -> dict[str, dict]:
     """The alert book in each zone state of a changelog (zone key -> snapshot), for `learn_zones(books=)`."""
-    proc = ZonedProcessor(catalog, ruleset)
     out = {}
     for key, blob in saved.items():
         zone = key.decode("utf-8", "replace")
-        if zone in catalog.zones and blob:
-            out[zone] = proc.restore(zone, blob).book.snapshot()
+        if zone in catalog.zones and blob and (extra := snapshot.extra_of(blob)) and "alerts" in extra:
+            out[zone] = extra["alerts"]
     return out
 
 
@@ -82,6 +85,7 @@ async def _partitions(consumer: Any, topic: str) -> list[Any]:
 async def read_changelog(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[bytes, bytes]:
     """The last value per key in a Faust table's changelog: what a worker taking over would restore."""
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaError
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest",
                                 request_timeout_ms=int(timeout_s * 1000))
@@ -94,8 +98,14 @@ async def read_changelog(bootstrap: str, topic: str, timeout_s: float = 30.0) ->
         end = await consumer.end_offsets(tps)
         await consumer.seek_to_beginning(*tps)
         out: dict[bytes, bytes] = {}
+        deadline = time.monotonic() + timeout_s
         while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            for records in (await consumer.getmany(timeout_ms=1000)).values():
+            batches = await consumer.getmany(timeout_ms=1000)
+            if batches:
+                deadline = time.monotonic() + timeout_s  # progress: the clock restarts
+            elif time.monotonic() > deadline:
+                raise KafkaError(f"{topic}: no records for {timeout_s:g} s before its end offsets")
+            for records in batches.values():
                 for r in records:
                     out[r.key] = r.value
         return out
@@ -112,7 +122,7 @@ def workers_wrote(saved: dict[bytes, bytes]) -> bool:
 async def group_members(bootstrap: str, group: str, timeout_s: float = 30.0) -> int:
     """Members of a consumer group now: the workers of an app id that are running."""
     from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError
+    from aiokafka.errors import CoordinatorLoadInProgressError, GroupCoordinatorNotAvailableError, KafkaError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
@@ -121,11 +131,17 @@ async def group_members(bootstrap: str, group: str, timeout_s: float = 30.0) -> 
         while True:
             try:
                 described = await admin.describe_consumer_groups([group])
-                return sum(len(g[5]) for response in described for g in response.groups if g[1] == group)
+                groups = [g for response in described for g in response.groups if g[1] == group]
+                errors = {g[0] for g in groups} - {0, GROUP_ID_NOT_FOUND}
+                if not errors:
+                    return sum(len(g[5]) for g in groups if g[0] == 0)
+                if not errors <= RETRIABLE_GROUP_ERRORS:
+                    raise KafkaError(f"describing consumer group {group!r}: error code(s) {sorted(errors)}")
             except (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError):
-                if time.monotonic() > deadline:  # a new cluster makes its offsets topic on first asking
-                    raise
-                await asyncio.sleep(0.5)
+                pass  # a new cluster makes its offsets topic on first asking
+            if time.monotonic() > deadline:
+                raise KafkaError(f"consumer group {group!r}: its coordinator did not answer in {timeout_s:g} s")
+            await asyncio.sleep(0.5)
     finally:
         await admin.close()
 

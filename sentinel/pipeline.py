@@ -86,9 +86,10 @@ class Pipeline:
         if extra and "alerts" in extra:
             self.book = AlertBook.restore(extra["alerts"], self.book.resolve_after_s)
 
-    def reconcile_alerts(self) -> list[AlertChange]:
+    def reconcile_alerts(self) -> StepOutcome:
         """Clear open alerts the engine no longer holds raised (rule changed, removed, or state reset):
-        nothing else would ever clear them. Call after a reload or a state restore."""
+        nothing else would ever clear them. Call after a reload or a state restore. Returns the "cleared"
+        detections made for them and the alert changes, as a step does (they are stored and announced)."""
         raised: set[tuple[str, str]] = set()
         for c in self.engine.rules:
             det = c.detector
@@ -100,7 +101,7 @@ class Pipeline:
         now = self.state.watermark
         orphans = [a for a in self.book.open_alerts() if a.cleared_ns is None and a.key not in raised]
         if not orphans or now == NO_TIME:
-            return []
+            return StepOutcome([], [])
         cleared = [Detection(rule_id=a.rule_id, kind=a.kind, network=a.network, zone=a.zone, subject=a.subject,
                              sensor_id=a.sensor_id, time_ns=max(now, a.updated_ns), transition="cleared",
                              severity=None, value=a.value, score=0.0,
@@ -113,7 +114,7 @@ class Pipeline:
         with contextlib.suppress(StoreFull):  # else written before the next batch
             self._write_pending()
         self._notify(changes)
-        return changes
+        return StepOutcome(cleared, changes)
 
     def _notify(self, changes: list[AlertChange]) -> None:
         for n in self.notifiers:

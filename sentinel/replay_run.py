@@ -46,9 +46,10 @@ def replay(catalog: Catalog, readings: str | Path, ruleset: RuleSet, *, store: S
     """`from_state`: start from this saved state (`sentinel learn`, or a processor's `--state`), not cold;
     it must fit the catalog and every rule (InputError otherwise)."""
     pipeline = Pipeline(catalog, ruleset, store=store, resolve_after_s=resolve_after_s)
+    detections: list[Detection] = []
     if from_state is not None:
         pipeline.resume(*snapshot.load(from_state, pipeline.engine, strict=True))
-        pipeline.reconcile_alerts()  # as `sentinel run` does: alerts the state no longer holds raised clear
+        detections += pipeline.reconcile_alerts().detections  # as `sentinel run` does: carried alerts clear
     reading = Progress("reading", enabled=show_progress)
     data = read_replay(readings, catalog, progress=lambda done, total: reading.update(done, total))
     reading.done(f"{len(data.batch):,} readings ({data.form} form), {len(data.dead_letters):,} dead letters")
@@ -58,7 +59,6 @@ def replay(catalog: Catalog, readings: str | Path, ruleset: RuleSet, *, store: S
         log.warning("%s: %d reading(s) are not after %s, where the state from %s ends: each is dropped unless it "
                     "is newer than its sensor's last reading in the state", readings, older, iso(learned_to),
                     from_state)
-    detections: list[Detection] = []
     if data.dead_letters:
         pipeline.process(data.batch.take(slice(0, 0)), data.dead_letters)
     progress = Progress("replay", enabled=show_progress)

@@ -239,7 +239,9 @@ def test_learning_over_a_state_with_open_alerts_keeps_them_so_that_going_live_cl
     carried = {a["alert_id"] for a in book["open"]}
     assert {a.alert_id for a in resumed.book.open_alerts()} == carried
     cleared = resumed.reconcile_alerts()  # what `sentinel run` does on restoring a state
-    assert cleared and all(a.cleared_ns is not None for a in resumed.book.open_alerts())
+    assert {d.transition for d in cleared.detections} == {"cleared"}
+    assert {c.alert.alert_id for c in cleared.changes} == carried
+    assert all(a.cleared_ns is not None for a in resumed.book.open_alerts())
 
     # a replay from it (the check before going live) clears them at its start too, before any live reading
     from sentinel.stores.sqlite import SQLiteStore

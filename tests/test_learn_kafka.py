@@ -66,6 +66,28 @@ def test_zones_learned_as_workers_run_them_answer_as_the_single_process_learned(
     assert sorted(got, key=lambda r: (r[2], r[0], r[1], r[3])) == want
 
 
+def test_a_worker_restoring_a_zone_with_carried_alerts_clears_them_and_says_so(hanoi: Path) -> None:
+    """What `kafka learn --force` leaves: the learned zone state with the replaced state's open alerts.
+    The worker that restores it clears them at once, as `sentinel run` does, and hands on the "cleared"
+    detections and alert changes like any others (to their topics, then the store)."""
+    from sentinel.learn import learn_file
+    from sentinel.pipeline import Pipeline
+
+    catalog, rules = load_catalog(hanoi / "catalog.csv"), load_rules()
+    running = Pipeline(catalog, rules)
+    running.state = learn_file(catalog, rules, hanoi / "history.csv").state
+    live = read_replay(hanoi / "live.csv", catalog).batch
+    running.process(live.take(live.time_ns < live.time_ns[0] + 11 * 3600 * 10**9))  # mid-burst in DMA2
+    open_ids = {a.alert_id for a in running.book.open_alerts() if a.zone == "DMA2"}
+    assert open_ids
+    states = learn_zones(catalog, rules, read_replay(hanoi / "history.csv", catalog).batch,
+                         books={"water/DMA2": running.book.snapshot()})
+    out = ZonedProcessor(catalog, rules).process("water/DMA2", states["water/DMA2"],
+                                                 [Message(encode_tick(int(live.time_ns[0])), "t")])
+    assert {d.transition for d in out.detections} == {"cleared"}
+    assert {c.alert.alert_id for c in out.changes if c.change == "cleared"} >= open_ids
+
+
 def partitions_of(bootstrap: str, topic: str) -> dict[bytes, set[int]]:
     """Which partitions each key's records are on."""
     from aiokafka import AIOKafkaConsumer, TopicPartition

@@ -91,8 +91,7 @@ class ZonedProcessor:
         pipe = live.pipeline
         result = ZoneResult(None)
         if restored:  # alerts the restored rules no longer hold raised (rules changed, state learned anew)
-            result.changes.extend(cleared := pipe.reconcile_alerts())
-            self.counters.alert_changes += len(cleared)
+            self._collect(result, pipe.reconcile_alerts())
         pending: list[Batch] = []
         stored: list[Batch] = []
 

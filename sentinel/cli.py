@@ -12,14 +12,9 @@ from pathlib import Path
 from rules.durations import parse_duration
 from rules.loader import RuleSet, load_rules
 from sentinel.catalog import Catalog, load_catalog
-from sentinel.errors import InputError, InputErrors
+from sentinel.errors import InputError, InputErrors, fail
 from sentinel.readings import iso
 from sentinel.replay_run import ReplayOutcome
-
-
-def _fail(exc: Exception) -> int:
-    print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
-    return 2
 
 
 def _rules(paths: list[str] | None) -> RuleSet:
@@ -87,7 +82,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         catalog, out = _replay(args)
     except (InputError, InputErrors, OSError) as exc:
-        return _fail(exc)
+        return fail(exc)
     if args.json:
         print(json.dumps({"counters": out.counters.as_dict(), "alerts": [a.to_dict() for a in out.alerts],
                           "detections": [d.to_dict() for d in out.detections]}, ensure_ascii=False, indent=1))
@@ -117,7 +112,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         anomalies = load_events(args.anomalies) if args.anomalies else []
         catalog, out = _replay(args)
     except (InputError, InputErrors, OSError) as exc:
-        return _fail(exc)
+        return fail(exc)
     if args.from_state:  # what ended in the learned history was not replayed: neither found nor missed
         past = [e for e in events if e.end_ns <= out.first_ns]
         events = [e for e in events if e.end_ns > out.first_ns]
@@ -166,7 +161,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from sentinel.stores.sqlite import SQLiteStore
 
     if not Path(args.db).exists():
-        return _fail(FileNotFoundError(f"no store at {args.db}"))
+        return fail(FileNotFoundError(f"no store at {args.db}"))
     with SQLiteStore(args.db) as store:
         alerts = store.alerts(None if args.state == "all" else args.state)
         if args.state == "open":
@@ -183,7 +178,7 @@ def cmd_dead_letters(args: argparse.Namespace) -> int:
     from sentinel.stores.sqlite import SQLiteStore
 
     if not Path(args.db).exists():
-        return _fail(FileNotFoundError(f"no store at {args.db}"))
+        return fail(FileNotFoundError(f"no store at {args.db}"))
     with SQLiteStore(args.db) as store:
         for letter in store.dead_letters(args.limit):
             print(f"{iso(letter.received_ns)} {letter.describe()}  payload: {letter.payload[:120]}")

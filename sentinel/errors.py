@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 
 class InputError(ValueError):
     """Bad input, located: `file:line: field: message`."""
@@ -22,3 +24,10 @@ class InputErrors(ValueError):
     def __init__(self, errors: list[InputError]) -> None:
         self.errors = errors
         super().__init__("\n".join(str(e) for e in errors))
+
+
+def fail(exc: Exception) -> int:
+    """Print an input or file error for a person on stderr (several located ones one per line) and return
+    the command's exit status for it, 2."""
+    print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
+    return 2

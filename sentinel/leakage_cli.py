@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sentinel.errors import InputError, InputErrors
+from sentinel.errors import InputError, InputErrors, fail
 
 if TYPE_CHECKING:
     from sentinel.leakage import LeakageResult
@@ -82,8 +82,7 @@ def cmd_report_leakage(args: argparse.Namespace) -> int:
     try:
         result = _compute(args)
     except (InputError, InputErrors, OSError, ValueError) as exc:
-        print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     from sentinel.leakage_report import format_table, write_leakage_report
 
     if args.json:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sentinel.deadletter import DeadLetter
-from sentinel.errors import InputError, InputErrors
+from sentinel.errors import InputError, InputErrors, fail
 from sentinel.readings import iso
 
 SHOWN_DEAD_LETTERS = 5
@@ -58,8 +58,7 @@ def cmd_learn(args: argparse.Namespace) -> int:
         result = learn_file(catalog, ruleset, args.readings, batch_size=args.batch_size,
                             on_read=reading.update, on_fed=learning.update)
     except (InputError, InputErrors, OSError) as exc:
-        print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     learning.done()
     learned = result.learned
     print_dead_letters(result.dead_letters)

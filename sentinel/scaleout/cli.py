@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from sentinel.errors import InputError, InputErrors
+from sentinel.errors import InputError, InputErrors, fail
 from sentinel.readings import iso
 
 log = logging.getLogger(__name__)
@@ -190,8 +190,7 @@ def cmd_kafka_learn(args: argparse.Namespace) -> int:
         catalog = _catalog(s)
         ruleset = load_rules(s.rules or None)
     except (InputError, InputErrors, OSError) as exc:
-        print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     app, bootstrap, topic = s.worker_app_id, s.kafka_bootstrap, changelog_topic(s.worker_app_id)
 
     def running() -> str | None:
@@ -228,8 +227,7 @@ def cmd_kafka_learn(args: argparse.Namespace) -> int:
             return 2
         asyncio.run(write_changelog(bootstrap, topic, states, s.kafka_timeout_s))
     except (InputError, InputErrors, OSError) as exc:
-        print(f"error:\n{exc}" if isinstance(exc, InputErrors) else f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     except (KafkaError, RuntimeError) as exc:  # broker away, partition counts that differ, a state too large
         print(f"error: Kafka at {bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

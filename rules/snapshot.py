@@ -62,19 +62,22 @@ def flatten(state: EngineState, engine: Engine | None = None) -> dict[str, np.nd
     return arrays
 
 
+def _other_catalog(engine: Engine, arrays: dict[str, np.ndarray], meta: dict) -> bool:
+    saved = meta.get("catalog")
+    return len(arrays["last_t"]) != len(engine.catalog) or (
+        saved is not None and saved != catalog_fingerprint(engine.catalog))
+
+
 def misfits(engine: Engine, arrays: dict[str, np.ndarray]) -> list[str]:
     """What of a saved state `restore` would not carry over to this engine, in words: all of it when the
-    catalog differs, else each rule that is new or changed since (it starts fresh)."""
+    catalog differs, else each rule that is new or changed since (it starts fresh), and the zone grid."""
     meta = json.loads(bytes(arrays[_META]).decode())
-    saved_catalog = meta.get("catalog")
-    if len(arrays["last_t"]) != len(engine.catalog) or (
-            saved_catalog is not None and saved_catalog != catalog_fingerprint(engine.catalog)):
+    if _other_catalog(engine, arrays, meta):
         return ["it was saved for another sensor catalog"]
-    state = engine.new_state()
     saved = meta["fingerprints"]
     problems = [f"rule {rid} {'is new' if rid not in saved else 'changed'} since it was saved"
-                for rid, rs in state.rules.items() if saved.get(rid) != rs.fingerprint]
-    if state.zone_flows is not None and meta["zone_fingerprint"] != state.zone_fingerprint:
+                for c in engine.rules if saved.get(rid := c.detector.rule.id) != c.fingerprint]
+    if meta["zone_fingerprint"] != engine.zone_fingerprint:
         problems.append("the zone flow grid (zone settings, meters, zone rules' needs) changed since it was saved")
     return problems
 
@@ -82,9 +85,7 @@ def misfits(engine: Engine, arrays: dict[str, np.ndarray]) -> list[str]:
 def restore(engine: Engine, arrays: dict[str, np.ndarray]) -> EngineState:
     meta = json.loads(bytes(arrays[_META]).decode())
     state = engine.new_state()
-    saved_catalog = meta.get("catalog")
-    if len(arrays["last_t"]) != len(state.last_t) or (
-            saved_catalog is not None and saved_catalog != catalog_fingerprint(engine.catalog)):
+    if _other_catalog(engine, arrays, meta):
         return state  # misfits() said so
     fresh: dict[str, np.ndarray] = {}
     _walk(state.rules, "rules", fresh)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ingest.replay import read_replay
 from rules.calendar import holiday_days, local_day, weekday_profiles
-from rules.engine import Engine, EngineState
+from rules.engine import CompiledRule, Engine, EngineState
 from rules.levels import NO_TIME
 from rules.loader import RuleSet
 from rules.schema import RuleBase
@@ -118,17 +118,20 @@ class ZoneCoverage:
         return [WEEKDAYS[d] for d in range(7) if d not in self.weekdays]
 
 
+def _weekday_compiled(engine: Engine) -> list[CompiledRule]:
+    return [c for c in engine.rules if c.detector.subject_is_zone and judges_by_weekday(c.detector.rule)]
+
+
 def weekday_rules(engine: Engine) -> list[str]:
     """The rules of this engine that compare its zones with the same weekday."""
-    return [c.detector.rule.id for c in engine.rules
-            if c.detector.subject_is_zone and judges_by_weekday(c.detector.rule)]
+    return [c.detector.rule.id for c in _weekday_compiled(engine)]
 
 
 def zone_coverage(engine: Engine, state: EngineState, batch: Batch) -> list[ZoneCoverage]:
     """For each zone a same-weekday rule watches: on how many local days, and which weekdays, its inlet or
     outlet flow meters sent good readings, and each such rule's readiness there."""
     catalog, settings = engine.catalog, engine.ruleset.settings
-    compiled = [c for c in engine.rules if c.detector.rule.id in weekday_rules(engine)]
+    compiled = _weekday_compiled(engine)
     zones = sorted({int(z) for c in compiled for z in c.detector.subjects})
     if not zones:
         return []

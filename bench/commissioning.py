@@ -61,7 +61,8 @@ class Tally:
 
 
 def split(readings: Path, at: str, history: Path, live: Path) -> None:
-    """Long-form readings before `at` (ISO, sorts as text) to `history`, the rest to `live`."""
+    """Readings before `at` (ISO, sorts as text) to `history`, the rest to `live`: long form, or wide form
+    (a row per time), whose rows also begin with their time."""
     head, *rows = readings.read_text(encoding="utf-8").splitlines()
     history.write_text("\n".join([head, *(r for r in rows if r < at)]) + "\n", encoding="utf-8")
     live.write_text("\n".join([head, *(r for r in rows if r >= at)]) + "\n", encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.commissioning import split
 from simulators.dispatch import simulate_file, write_result
 
 SCENARIO = Path(__file__).resolve().parents[1] / "rules" / "tests" / "hanoi-burst.yaml"
@@ -12,10 +13,8 @@ SPLIT = "2025-03-12T16:00:00Z"  # the second Thursday 00:00 local
 
 
 def split_readings(source: Path, history: Path, live: Path, at: str = SPLIT) -> None:
-    """Long-form readings before `at` to `history`, the rest to `live` (ISO times sort as text)."""
-    head, *rows = source.read_text(encoding="utf-8").splitlines()
-    history.write_text("\n".join([head, *(r for r in rows if r < at)]) + "\n", encoding="utf-8")
-    live.write_text("\n".join([head, *(r for r in rows if r >= at)]) + "\n", encoding="utf-8")
+    """Readings before `at` to `history`, the rest to `live` (bench.commissioning.split)."""
+    split(source, at, history, live)
 
 
 def hanoi_days(directory: Path) -> Path:
